@@ -1,0 +1,312 @@
+"""The `superres` command line: a thin layer that parses arguments and calls the API.
+
+Exit codes (scripts rely on them):
+  0  everything asked for was done
+  1  some inputs failed (each reported on one line; the others were still processed)
+  2  bad usage: unknown option, model, scale or dataset name
+  3  something needed is missing: a dataset or weights file not found
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from superres.upscaler import Upscaler
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
+
+_EPILOG = """exit codes: 0 done; 1 some inputs failed (the rest were processed);
+2 bad usage (unknown option, model, scale or dataset); 3 a dataset or weights file is missing"""
+
+
+class UsageError(Exception):
+    """A mistake in the command line that argparse cannot see (unknown model, bad scale)."""
+
+
+def _error(message: str) -> None:
+    print(f"superres: error: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- upscale
+
+
+def _output_path(source: Path, out: Path | None, many: bool, scale: int, fmt: str | None) -> Path:
+    """Where the upscaled `source` goes: a file given by -o, a folder given by -o, or beside it."""
+    from superres.io import IMAGE_SUFFIXES
+
+    suffix = f".{fmt}" if fmt else source.suffix
+    name = f"{source.stem}_x{scale}{suffix}"
+    if out is None:
+        return source.with_name(name)
+    if not many and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        return out
+    return out / name
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from superres.io import ImageReadError, collect_inputs, from_pil, read_image, write_image
+    from superres.sample import sample_image
+
+    if not args.inputs and not args.sample:
+        raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
+    upscaler = _load(args.model, args.scale, args.device)
+    name = upscaler.name
+    paths, failures = collect_inputs(args.inputs)
+    jobs = [(path, lambda path=path: read_image(path)) for path in paths]
+    if args.sample:
+        jobs.insert(0, (Path("superres_sample.png"),
+                        lambda: from_pil(sample_image(), source="built-in sample")))
+    out = Path(args.output) if args.output else None
+    many = len(jobs) > 1
+
+    written = 0
+    bar = tqdm(jobs, unit="img", desc=f"{name} x{args.scale}", disable=args.quiet or not many)
+    for source, read in bar:
+        target = _output_path(source, out, many, args.scale, args.format)
+        try:
+            if target.exists() and not args.overwrite:
+                raise ImageReadError(str(target), "exists; use --overwrite to replace it")
+            picture = read()
+            write_image(target, upscaler.upscale_picture(picture))
+            written += 1
+            if not many:
+                print(f"wrote {target} ({picture.width}x{picture.height} -> "
+                      f"x{args.scale} with {name})")
+        except ImageReadError as err:
+            failures.append(err)
+        except (ValueError, OSError, RuntimeError) as err:
+            failures.append(ImageReadError(str(source), str(err)))
+    if many and written:
+        where = out if out else "beside the inputs"
+        print(f"wrote {written} image(s) with {name} x{args.scale} to {where}")
+    for failure in failures:
+        _error(str(failure))
+    if failures:
+        print(f"{len(failures)} input(s) failed", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _load(name: str | None, scale: int, device: str) -> Upscaler:
+    """The named model, or the default one for `scale`; mistakes become usage errors."""
+    from superres import load
+    from superres.models import default_model
+
+    try:
+        return load(name or default_model(scale).name, scale, device)
+    except (KeyError, ValueError) as err:
+        raise UsageError(str(err).strip("'\"")) from err
+
+
+# ---------------------------------------------------------------- eval
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from superres.data import get_dataset
+    from superres.evaluation import evaluate
+
+    for dataset in args.datasets:
+        if not Path(dataset).is_dir():
+            try:
+                get_dataset(dataset)
+            except KeyError as err:
+                message = str(err).strip("'\"")
+                raise UsageError(f"{message}; or give a folder of HR images") from err
+    for scale in args.scales:
+        upscaler = _load(args.model, scale, args.device)
+        results = evaluate(
+            upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet
+        )
+        if args.json:
+            report = {
+                "model": upscaler.name,
+                "scale": scale,
+                "channel": "rgb" if args.rgb else "y",
+                "results": [r.to_json(per_image=args.per_image) for r in results],
+            }
+            print(json.dumps(report))
+        else:
+            for r in results:
+                print(f"{upscaler.name:>10} x{scale}  {r.dataset:<10} {r.images:4d} images  "
+                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f}  ({r.seconds:.1f} s)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- models
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from superres.models import MODELS
+
+    rows = []
+    for spec in MODELS.values():
+        rows.append({
+            "name": spec.name,
+            "summary": spec.summary,
+            "framework": spec.framework,
+            "color": spec.color,
+            "learned": spec.learned,
+            "scales": list(spec.scales),
+            "params": {str(s): spec.params(s) for s in spec.scales},
+            "weights": [],
+            "paper": spec.paper,
+            "reference": {
+                ds: {str(s): list(v) for s, v in by_scale.items()}
+                for ds, by_scale in spec.reference.items()
+            },
+        })
+    if args.json:
+        print(json.dumps(rows))
+        return EXIT_OK
+    for row in rows:
+        params = sorted(set(row["params"].values()))
+        count = "/".join(f"{p:,}" for p in params)
+        set5 = row["reference"].get("Set5", {})
+        ref = " ".join(f"x{s} {v[0]:.2f}" for s, v in set5.items())
+        print(f"{row['name']:<10} {row['framework']:<16} {row['color']:<4} "
+              f"x{','.join(map(str, row['scales'])):<10} params {count:<10} "
+              f"{('Set5 ' + ref) if ref else ''}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from superres.data import (
+        DatasetNotFoundError,
+        data_root,
+        download_dataset,
+        get_dataset,
+        list_datasets,
+        verify_dataset,
+    )
+
+    if args.action == "list":
+        print(f"datasets folder: {data_root()}  (set SUPERRES_DATA to change it)")
+        for spec in list_datasets():
+            present = (data_root() / spec.name).is_dir()
+            print(f"{spec.name:<11} {spec.role:<5} {spec.images:5d} images  "
+                  f"{'present ' if present else 'missing '} {spec.description}")
+        return EXIT_OK
+    try:
+        names = [get_dataset(n).name for n in args.names]
+    except KeyError as err:
+        raise UsageError(str(err).strip("'\"")) from err
+    if args.action == "verify":
+        names = names or [s.name for s in list_datasets() if (data_root() / s.name).is_dir()]
+        failed = 0
+        for name in names:
+            try:
+                report = verify_dataset(name)
+            except DatasetNotFoundError as err:
+                _error(str(err))
+                failed += 1
+                continue
+            print(report.summary())
+            failed += not report.ok
+        return EXIT_FAILED if failed else EXIT_OK
+    if not names:
+        raise UsageError("name at least one dataset to download")
+    failed = 0
+    for name in names:
+        try:
+            print(f"{name}: ready in {download_dataset(name, progress=not args.quiet)}")
+        except (OSError, ValueError) as err:
+            _error(f"{name}: {err}")
+            failed += 1
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the docs and the tests)."""
+    parser = argparse.ArgumentParser(
+        prog="superres",
+        description="Image super-resolution: upscale images, evaluate and list models.",
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("upscale", help="upscale images", epilog=_EPILOG,
+                        description="Upscale image files, folders or globs.")
+    up.add_argument("inputs", nargs="*", metavar="INPUT",
+                    help="image files, folders (their images) or glob patterns")
+    up.add_argument("-o", "--output", metavar="OUT",
+                    help="output file (one input) or folder (default: beside each input, "
+                         "named NAME_xS.EXT)")
+    up.add_argument("-m", "--model", help="model name (default: the best shipped model "
+                                          "for the scale; see `superres models`)")
+    up.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default 4)")
+    up.add_argument("--format", choices=["png", "jpg", "bmp", "tif", "webp"],
+                    help="write this format instead of the input's")
+    up.add_argument("--sample", action="store_true",
+                    help="also upscale the built-in sample image (a test chart)")
+    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    up.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    up.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    up.set_defaults(func=_cmd_upscale)
+
+    ev = sub.add_parser(
+        "eval", help="measure PSNR/SSIM on test sets", epilog=_EPILOG,
+        description="PSNR/SSIM with the standard protocol: bicubic (MATLAB) LR, SR rounded to "
+                    "uint8, Y channel (BT.601), `scale` border pixels shaved, mean over images.")
+    ev.add_argument("-m", "--model", required=True, help="model name (see `superres models`)")
+    ev.add_argument("-s", "--scale", dest="scales", type=int, action="append", required=True,
+                    help="scale; repeat for several (with --json: one JSON object per line)")
+    ev.add_argument("-d", "--dataset", dest="datasets", action="append", required=True,
+                    help="registered set (Set5, Set14, BSD100, ...) or a folder of HR images; "
+                         "repeat for several")
+    ev.add_argument("--json", action="store_true",
+                    help='print {"model", "scale", "results": [{"dataset", "images", "psnr", '
+                         '"ssim", "seconds"}]}')
+    ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
+    ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
+    ev.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_cmd_eval)
+
+    mo = sub.add_parser("models", help="list models", epilog=_EPILOG,
+                        description="Every model with its scales, parameter counts, shipped "
+                                    "weights and the paper's reference numbers.")
+    mo.add_argument("--json", action="store_true", help="print a JSON list")
+    mo.set_defaults(func=_cmd_models)
+
+    da = sub.add_parser("datasets", help="list, verify or download datasets", epilog=_EPILOG,
+                        description="Datasets live in $SUPERRES_DATA (one folder per set).")
+    da.add_argument("action", choices=["list", "verify", "download"])
+    da.add_argument("names", nargs="*", metavar="NAME", help="dataset names (verify: default all "
+                                                            "present)")
+    da.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    da.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `superres` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    except FileNotFoundError as err:  # includes DatasetNotFoundError
+        _error(str(err))
+        return EXIT_MISSING
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Standard super-resolution image sets: registry, verification and download.
+
+Cheap to import: Pillow and tqdm are loaded only when images are checked or downloaded.
+"""
+
+from superres.data.download import (
+    ChecksumError,
+    DownloadError,
+    UnsafeArchiveError,
+    download_dataset,
+    install_dataset,
+)
+from superres.data.registry import (
+    ArchiveSource,
+    DatasetNotFoundError,
+    DatasetSpec,
+    FileSource,
+    VerifyReport,
+    build_manifest,
+    data_root,
+    dataset_images,
+    get_dataset,
+    list_datasets,
+    load_manifest,
+    pixel_digest,
+    verify_dataset,
+    write_manifest,
+)
+
+__all__ = [
+    "ArchiveSource",
+    "ChecksumError",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "DownloadError",
+    "FileSource",
+    "UnsafeArchiveError",
+    "VerifyReport",
+    "build_manifest",
+    "data_root",
+    "dataset_images",
+    "download_dataset",
+    "get_dataset",
+    "install_dataset",
+    "list_datasets",
+    "load_manifest",
+    "pixel_digest",
+    "verify_dataset",
+    "write_manifest",
+]

@@ -1,0 +1,92 @@
+"""Benchmark evaluation: upscale a test set's bicubic LR images and score them.
+
+Each HR image is read as uint8, modcropped to the scale, downscaled with MATLAB-style
+bicubic (rounded to uint8), upscaled by the model on the whole image, quantised to uint8
+and scored on the Y channel with `scale` pixels shaved (see `superres.metrics`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from superres.data import dataset_images
+from superres.degrade import bicubic_lr, modcrop
+from superres.io import read_image
+from superres.metrics import Channel, score
+from superres.upscaler import Upscaler
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """The score of one test image."""
+
+    image: str
+    psnr: float
+    ssim: float
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """Mean PSNR/SSIM over one test set (mean of per-image values, as the papers do)."""
+
+    dataset: str
+    images: int
+    psnr: float
+    ssim: float
+    seconds: float  # time spent in the model (LR synthesis and scoring excluded)
+    per_image: list[ImageScore] = field(default_factory=list)
+
+    def to_json(self, per_image: bool = False) -> dict:
+        data = asdict(self)
+        if not per_image:
+            del data["per_image"]
+        return data
+
+
+def evaluate_dataset(
+    upscaler: Upscaler,
+    dataset: str,
+    *,
+    channel: Channel = "y",
+    progress: bool = True,
+) -> DatasetResult:
+    """Score `upscaler` on a registered test set or a folder of HR images."""
+    name, paths = dataset_images(dataset)
+    scale = upscaler.scale
+    scores: list[ImageScore] = []
+    seconds = 0.0
+    for path in tqdm(paths, desc=f"{name} x{scale}", unit="img", disable=not progress, leave=False):
+        picture = read_image(path)
+        if picture.bit_depth != 8:
+            raise ValueError(f"{path}: evaluation uses 8-bit images, this one is 16-bit")
+        hr = modcrop(picture.pixels, scale)
+        lr = bicubic_lr(hr, scale)
+        start = time.perf_counter()
+        sr = upscaler.upscale(lr)
+        seconds += time.perf_counter() - start
+        result = score(sr, hr, scale, channel)
+        scores.append(ImageScore(path.stem, result.psnr, result.ssim))
+    return DatasetResult(
+        dataset=name,
+        images=len(scores),
+        psnr=float(np.mean([s.psnr for s in scores])),
+        ssim=float(np.mean([s.ssim for s in scores])),
+        seconds=seconds,
+        per_image=scores,
+    )
+
+
+def evaluate(
+    upscaler: Upscaler,
+    datasets: Sequence[str],
+    *,
+    channel: Channel = "y",
+    progress: bool = True,
+) -> list[DatasetResult]:
+    """Score `upscaler` on each of `datasets` (registered names or HR folders)."""
+    return [evaluate_dataset(upscaler, d, channel=channel, progress=progress) for d in datasets]

@@ -1,0 +1,1 @@
+"""The survey's components: upsamplers, blocks and frameworks that named models compose."""

@@ -1,0 +1,147 @@
+"""A loaded model ready to upscale images of any kind: the object `superres.load` returns.
+
+It knows its scale and colour space, so callers never guess: Y-channel models (SRCNN,
+FSRCNN, ...) get the BT.601 Y channel and the chroma is upscaled with bicubic, as in
+their papers; alpha is always upscaled separately with bicubic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from torch import nn
+
+from superres.color import rgb_to_ycbcr, ycbcr_to_rgb
+from superres.degrade import to_uint
+from superres.io import Picture, from_pil, to_pil
+from superres.models.registry import Color, ModelSpec
+from superres.resize import imresize
+
+ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, PILImage.Image, Picture)
+
+
+@dataclass
+class Upscaler:
+    """A model built for one scale, in eval mode on one device."""
+
+    spec: ModelSpec
+    scale: int
+    model: nn.Module
+    device: torch.device
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def color(self) -> Color:
+        return self.spec.color
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W float in [0, 1] (C = 1 or 3) -> upscaled, clamped to [0, 1]."""
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ValueError(f"expected N x C x H x W with C = 1 or 3, got {tuple(x.shape)}")
+        x = x.to(self.device, torch.float32)
+        if self.color == "any":
+            out = self.model(x)
+        elif x.shape[1] == 1:  # gray: the intensity is the luma
+            out = self._luma_or_rgb(x)
+        elif self.color == "y":
+            ycbcr = rgb_to_ycbcr(x)
+            luma = self.model(ycbcr[:, :1])
+            chroma = imresize(ycbcr[:, 1:], self.scale)
+            out = ycbcr_to_rgb(torch.cat([luma, chroma], dim=1))
+        else:
+            out = self.model(x)
+        return out.clamp_(0, 1)
+
+    def _luma_or_rgb(self, gray: torch.Tensor) -> torch.Tensor:
+        if self.color == "y":
+            return self.model(gray)
+        return self.model(gray.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+
+    def upscale(self, image: ImageLike) -> ImageLike:
+        """Upscale a PIL image, a Picture, a NumPy array or a torch tensor; same kind back.
+
+        NumPy: H x W or H x W x C (C = 1 to 4), uint8/uint16 or float in [0, 1].
+        torch: C x H x W or N x C x H x W float in [0, 1].
+        A 2nd (gray) or 4th (RGB) channel is alpha.
+        """
+        if isinstance(image, Picture):
+            return self.upscale_picture(image)
+        if isinstance(image, PILImage.Image):
+            return to_pil(self.upscale_picture(from_pil(image)))
+        if isinstance(image, np.ndarray):
+            return self._upscale_array(image)
+        if isinstance(image, torch.Tensor):
+            return self._upscale_tensor(image)
+        raise TypeError(f"cannot upscale a {type(image).__name__}")
+
+    def upscale_picture(self, picture: Picture) -> Picture:
+        """Upscale colour and alpha of a decoded image, keeping its bit depth."""
+        pixels = self._upscale_array(picture.pixels)
+        alpha = None
+        if picture.alpha is not None:
+            alpha = self._upscale_array(picture.alpha, interpolate_only=True)
+        return Picture(pixels=pixels, alpha=alpha, source=picture.source, format=picture.format)
+
+    def _upscale_array(self, array: np.ndarray, interpolate_only: bool = False) -> np.ndarray:
+        squeeze = array.ndim == 2
+        hwc = array[..., None] if squeeze else array
+        if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4):
+            raise ValueError(f"expected H x W or H x W x C with C in 1..4, got {array.shape}")
+        peak = _peak(hwc.dtype)
+        x = torch.from_numpy(np.ascontiguousarray(hwc, dtype=np.float32)).permute(2, 0, 1)[None]
+        out = self._upscale_tensor(x / peak, interpolate_only)[0].permute(1, 2, 0).numpy()
+        if np.issubdtype(array.dtype, np.integer):
+            out = to_uint(out * peak, array.dtype)
+        else:
+            out = out.astype(array.dtype)
+        return out[..., 0] if squeeze else out
+
+    def _upscale_tensor(self, x: torch.Tensor, interpolate_only: bool = False) -> torch.Tensor:
+        batched = x.ndim == 4
+        x = x if batched else x[None]
+        if x.ndim != 4 or not x.is_floating_point():
+            raise ValueError("expected a float tensor C x H x W or N x C x H x W in [0, 1]")
+        self._check_size(x.shape[-2:])
+        if interpolate_only:
+            out = imresize(x.float(), self.scale).clamp_(0, 1)
+        elif x.shape[1] in (2, 4):  # the last channel is alpha
+            colour = self.run(x[:, :-1])
+            alpha = imresize(x[:, -1:].float().to(colour.device), self.scale).clamp_(0, 1)
+            out = torch.cat([colour, alpha], dim=1)
+        else:
+            out = self.run(x)
+        out = out.to(x.device, x.dtype)
+        return out if batched else out[0]
+
+    def _check_size(self, size: Any) -> None:
+        height, width = int(size[0]), int(size[1])
+        if min(height, width) < 1:
+            raise ValueError(f"cannot upscale an empty image ({width}x{height})")
+
+
+def _peak(dtype: np.dtype) -> float:
+    """The value that stands for full intensity in an array of this dtype."""
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    if np.issubdtype(dtype, np.floating):
+        return 1.0
+    raise TypeError(f"unsupported pixel dtype {dtype}")
+
+
+def load(name: str, scale: int, device: str | torch.device = "cpu") -> Upscaler:
+    """Build a registered model for `scale`, ready to upscale."""
+    from superres.models import get_model
+
+    spec = get_model(name)
+    spec.check_scale(scale)
+    device = torch.device(device)
+    model = spec.build(scale).to(device).eval()
+    return Upscaler(spec=spec, scale=scale, model=model, device=device)

@@ -1,0 +1,120 @@
+"""The command line contract: outputs, JSON formats, batches that carry on, exit codes."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from superres.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_USAGE, build_parser, main
+from superres.sample import sample_image
+
+
+def _png(path: Path, size=(20, 16), mode="RGB") -> Path:
+    rng = np.random.default_rng(len(path.name))
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert(
+        mode
+    ).save(path)
+    return path
+
+
+def test_sample_is_upscaled_and_its_path_printed(tmp_path, capsys):
+    target = tmp_path / "chart.png"
+    assert main(["upscale", "--sample", "-s", "3", "-o", str(target)]) == EXIT_OK
+    assert str(target) in capsys.readouterr().out
+    sample = sample_image()
+    assert Image.open(target).size == (sample.width * 3, sample.height * 3)
+
+
+def test_batch_carries_on_past_bad_files_and_reports_them(tmp_path, capsys):
+    good = [_png(tmp_path / "a.png"), _png(tmp_path / "b.png", mode="L")]
+    (tmp_path / "broken.png").write_bytes(good[0].read_bytes()[:60])
+    (tmp_path / "notes.jpg").write_text("not an image")
+    out = tmp_path / "out"
+    code = main(["upscale", str(tmp_path), str(tmp_path / "missing.png"), "-o", str(out), "-q"])
+    assert code == EXIT_FAILED
+    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png", "b_x4.png"]
+    assert Image.open(out / "b_x4.png").mode == "L"
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 3
+    assert any("broken.png" in e for e in errors) and any("notes.jpg" in e for e in errors)
+    assert any("missing.png" in e for e in errors)
+
+
+def test_existing_outputs_are_not_overwritten_without_the_flag(tmp_path, capsys):
+    source = _png(tmp_path / "a.png")
+    target = tmp_path / "a_x2.png"
+    target.write_bytes(b"keep me")
+    assert main(["upscale", str(source), "-s", "2"]) == EXIT_FAILED
+    assert target.read_bytes() == b"keep me"
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["upscale", str(source), "-s", "2", "--overwrite"]) == EXIT_OK
+    assert Image.open(target).size == (40, 32)
+
+
+def test_format_option_converts_the_output(tmp_path):
+    source = _png(tmp_path / "a.png")
+    assert main(["upscale", str(source), "-s", "2", "--format", "jpg", "-o", str(tmp_path)]) == 0
+    assert Image.open(tmp_path / "a_x2.jpg").format == "JPEG"
+
+
+def test_models_json_lists_the_interpolation_baselines(capsys):
+    assert main(["models", "--json"]) == EXIT_OK
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {"nearest", "bilinear", "bicubic", "lanczos"} <= set(rows)
+    bicubic = rows["bicubic"]
+    assert bicubic["scales"] == [2, 3, 4, 6, 8]
+    assert bicubic["params"] == {"2": 0, "3": 0, "4": 0, "6": 0, "8": 0}
+    assert bicubic["weights"] == [] and bicubic["reference"]["Set5"]["2"] == [33.66, 0.9299]
+
+
+def test_eval_on_a_folder_prints_one_json_object(tmp_path, capsys):
+    for name in ("x", "y"):
+        _png(tmp_path / f"{name}.png", size=(40, 36))
+    assert main(["eval", "-m", "bicubic", "-s", "2", "-d", str(tmp_path), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "bicubic" and report["scale"] == 2
+    (result,) = report["results"]
+    assert set(result) == {"dataset", "images", "psnr", "ssim", "seconds"}
+    assert result["images"] == 2 and 5 < result["psnr"] < 40
+
+
+def test_eval_with_several_scales_prints_one_object_per_line(tmp_path, capsys):
+    _png(tmp_path / "x.png", size=(48, 48))
+    assert main(["eval", "-m", "nearest", "-s", "2", "-s", "3", "-d", str(tmp_path),
+                 "--json", "-q"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["scale"] for line in lines] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["upscale", "--sample", "-m", "nope"], EXIT_USAGE, "unknown model"),
+        (["upscale", "--sample", "-s", "5"], EXIT_USAGE, "supports scales"),
+        (["upscale"], EXIT_USAGE, "--sample"),
+        (["eval", "-m", "bicubic", "-s", "2", "-d", "NoSuchSet"], EXIT_USAGE, "unknown dataset"),
+        (["datasets", "verify", "NoSuchSet"], EXIT_USAGE, "unknown dataset"),
+    ],
+)
+def test_mistakes_get_one_line_errors_and_usage_exit_codes(argv, code, message, capsys, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err.lower() and "Traceback" not in err
+
+
+def test_a_missing_registered_dataset_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SUPERRES_DATA", str(tmp_path))
+    assert main(["eval", "-m", "bicubic", "-s", "2", "-d", "Set5", "-q"]) == EXIT_MISSING
+    assert "superres datasets download Set5" in capsys.readouterr().err
+
+
+def test_every_subcommand_explains_its_options():
+    parser = build_parser()
+    for command in ("upscale", "eval", "models", "datasets"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([command, "--help"])
+        assert exit_info.value.code == 0
