@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     import torch
     from torch import nn
@@ -28,11 +29,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def load(name: str, scale: int, device: str = "cpu") -> Upscaler:
-    """A registered model built for `scale`, with its weights, ready to `.upscale(image)`."""
+def load(
+    name: str, scale: int, device: str = "cpu", weights: str | Path | None = None
+) -> Upscaler:
+    """A registered model built for `scale`, with its shipped weights (or `weights`, a
+    safetensors file), ready to `.upscale(image)`."""
     from superres.upscaler import load as _load
 
-    return _load(name, scale, device)
+    return _load(name, scale, device, weights)
 
 
 def build(name: str, scale: int) -> nn.Module:

@@ -57,7 +57,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
-    upscaler = _load(args.model, args.scale, args.device)
+    upscaler = _load(args.model, args.scale, args.device, args.weights)
     name = upscaler.name
     paths, failures = collect_inputs(args.inputs)
     jobs = [(path, lambda path=path: read_image(path)) for path in paths]
@@ -94,13 +94,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _load(name: str | None, scale: int, device: str) -> Upscaler:
+def _load(name: str | None, scale: int, device: str, weights: str | None = None) -> Upscaler:
     """The named model, or the default one for `scale`; mistakes become usage errors."""
-    from superres import load
     from superres.models import default_model
+    from superres.upscaler import load
 
     try:
-        return load(name or default_model(scale).name, scale, device)
+        return load(name or default_model(scale).name, scale, device, weights)
     except (KeyError, ValueError) as err:
         raise UsageError(str(err).strip("'\"")) from err
 
@@ -120,7 +120,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 message = str(err).strip("'\"")
                 raise UsageError(f"{message}; or give a folder of HR images") from err
     for scale in args.scales:
-        upscaler = _load(args.model, scale, args.device)
+        upscaler = _load(args.model, scale, args.device, args.weights)
         results = evaluate(
             upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet
         )
@@ -144,6 +144,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from superres.models import MODELS
+    from superres.zoo import shipped_weights
 
     rows = []
     for spec in MODELS.values():
@@ -155,7 +156,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             "learned": spec.learned,
             "scales": list(spec.scales),
             "params": {str(s): spec.params(s) for s in spec.scales},
-            "weights": [],
+            "weights": [f"x{w.scale}" for w in shipped_weights() if w.model == spec.name],
             "paper": spec.paper,
             "reference": {
                 ds: {str(s): list(v) for s, v in by_scale.items()}
@@ -225,6 +226,28 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+# ---------------------------------------------------------------- train
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from superres.train.recipe import load_recipe
+    from superres.train.trainer import train
+
+    try:
+        recipe = load_recipe(args.config)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    try:
+        result = train(recipe, out, resume=args.resume, max_steps=args.max_steps,
+                       progress=not args.quiet, threads=args.threads)
+    except FileExistsError as err:
+        raise UsageError(str(err)) from err
+    print(f"{result.steps} steps in {result.out}; best {recipe.validate_on} PSNR "
+          f"{result.best_psnr:.3f} dB at step {result.best_step} (best.safetensors)")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -248,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-m", "--model", help="model name (default: the best shipped model "
                                           "for the scale; see `superres models`)")
     up.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default 4)")
+    up.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     up.add_argument("--format", choices=["png", "jpg", "bmp", "tif", "webp"],
                     help="write this format instead of the input's")
     up.add_argument("--sample", action="store_true",
@@ -270,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true",
                     help='print {"model", "scale", "results": [{"dataset", "images", "psnr", '
                          '"ssim", "seconds"}]}')
+    ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
     ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
     ev.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -281,6 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "weights and the paper's reference numbers.")
     mo.add_argument("--json", action="store_true", help="print a JSON list")
     mo.set_defaults(func=_cmd_models)
+
+    tr = sub.add_parser("train", help="train a model from a recipe", epilog=_EPILOG,
+                        description="Train from a YAML recipe (a file, or a shipped recipe name "
+                                    "such as fsrcnn_x3). Checkpoints are written atomically; "
+                                    "--resume continues a killed run exactly.")
+    tr.add_argument("config", metavar="CONFIG", help="recipe file or shipped recipe name")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--max-steps", type=int, help="stop after this many steps in total")
+    tr.add_argument("--out", help="run folder (default runs/CONFIG)")
+    tr.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train)
 
     da = sub.add_parser("datasets", help="list, verify or download datasets", epilog=_EPILOG,
                         description="Datasets live in $SUPERRES_DATA (one folder per set).")

@@ -8,6 +8,7 @@ their papers; alpha is always upscaled separately with bicubic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -136,12 +137,32 @@ def _peak(dtype: np.dtype) -> float:
     raise TypeError(f"unsupported pixel dtype {dtype}")
 
 
-def load(name: str, scale: int, device: str | torch.device = "cpu") -> Upscaler:
-    """Build a registered model for `scale`, ready to upscale."""
+def load(
+    name: str,
+    scale: int,
+    device: str | torch.device = "cpu",
+    weights: str | Path | None = None,
+) -> Upscaler:
+    """Build a registered model for `scale` with its shipped weights (or `weights`, a
+    safetensors file), ready to upscale. Learned models without weights are refused."""
     from superres.models import get_model
+    from superres.train.checkpoint import load_weights
+    from superres.zoo import WeightsNotFoundError, checked_path, find_weights
 
     spec = get_model(name)
     spec.check_scale(scale)
+    model = spec.build(scale)
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise WeightsNotFoundError(f"weights file {weights} does not exist")
+        load_weights(model, Path(weights))
+    elif spec.learned:
+        shipped = find_weights(spec.name, scale)
+        if shipped is None:
+            raise WeightsNotFoundError(
+                f"{spec.name} x{scale} has no shipped weights: train it with `superres train "
+                f"{spec.name}_x{scale}` and pass --weights RUN/best.safetensors"
+            )
+        load_weights(model, checked_path(shipped))
     device = torch.device(device)
-    model = spec.build(scale).to(device).eval()
-    return Upscaler(spec=spec, scale=scale, model=model, device=device)
+    return Upscaler(spec=spec, scale=scale, model=model.to(device).eval(), device=device)

@@ -13,8 +13,8 @@ from typing import Literal
 from torch import nn
 
 Color = Literal["y", "rgb", "any"]
-# dataset -> scale -> (PSNR dB, SSIM), as published (Y channel, shave = scale).
-Reference = Mapping[str, Mapping[int, tuple[float, float]]]
+# dataset -> scale -> (PSNR dB, SSIM or None), as published (Y channel, shave = scale).
+Reference = Mapping[str, Mapping[int, tuple[float, float | None]]]
 
 
 @dataclass(frozen=True)

@@ -33,3 +33,27 @@ def conv_stack(
         if i < len(kernels) - 1 or last_activation:
             layers.append(activation(act, channels[i + 1]))
     return nn.Sequential(*layers)
+
+
+def init_msra(module: nn.Module, last_std: float | None = None) -> nn.Module:
+    """He (MSRA) normal initialisation of every convolution, zero biases; optionally a small
+    Gaussian for the last layer (FSRCNN initialises its deconvolution with std 0.001)."""
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    for layer in convs:
+        nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+    if last_std is not None and convs:
+        nn.init.normal_(convs[-1].weight, std=last_std)
+    return module
+
+
+def receptive_field(module: nn.Module, channels: int = 1, size: int = 65) -> int:
+    """Width in input pixels of the region that one central output pixel depends on,
+    measured by back-propagating from that pixel (exact for any stack of layers)."""
+    import torch
+
+    x = torch.zeros(1, channels, size, size, requires_grad=True)
+    out = module(x)
+    out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
+    columns = torch.nonzero(x.grad[0].abs().sum(dim=(0, 1)))
+    return int(columns.max() - columns.min() + 1)

@@ -1,0 +1,53 @@
+"""FSRCNN: Dong, Loy and Tang, "Accelerating the Super-Resolution Convolutional Neural
+Network", ECCV 2016. Post-upsampling: feature extraction 5x5 (d), shrinking 1x1 (s),
+m mapping layers 3x3 (s), expanding 1x1 (d), PReLU, and a 9x9 transposed convolution."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from torch import nn
+
+from superres.models.registry import ModelSpec
+from superres.nn.frameworks import PostUpsampling
+from superres.nn.layers import conv_stack, init_msra
+from superres.nn.upsamplers import TransposedConv
+
+PAPER = (
+    "Dong, Loy and Tang, Accelerating the Super-Resolution Convolutional Neural Network, "
+    "ECCV 2016"
+)
+
+
+def fsrcnn(scale: int, d: int = 56, s: int = 12, m: int = 4) -> nn.Module:
+    """FSRCNN(d, s, m); the deconvolution is the only scale-specific layer."""
+    channels = [1, d, s, *([s] * m), d]
+    kernels = [5, 1, *([3] * m), 1]
+    body = conv_stack(channels, kernels, "prelu", last_activation=True)
+    return init_msra(PostUpsampling(body, TransposedConv(d, 1, scale, kernel=9)), last_std=1e-3)
+
+
+FSRCNN = ModelSpec(
+    name="fsrcnn",
+    summary="FSRCNN (d=56, s=12, m=4), PReLU, 9x9 deconvolution, Y channel",
+    paper=PAPER,
+    scales=(2, 3, 4),
+    build=fsrcnn,
+    color="y",
+    framework="post-upsampling",
+    reference={  # trained on 91 images + General-100 (LapSRN/IMDN comparison tables)
+        "Set5": {2: (37.00, 0.9558), 3: (33.18, 0.9140), 4: (30.72, 0.8660)},
+        "Set14": {2: (32.63, 0.9088), 4: (27.61, 0.7550)},
+        "BSD100": {2: (31.53, 0.8920), 4: (26.98, 0.7150)},
+    },
+)
+
+FSRCNN_S = ModelSpec(
+    name="fsrcnn-s",
+    summary="FSRCNN-s (d=32, s=5, m=1), the small real-time variant, Y channel",
+    paper=PAPER,
+    scales=(2, 3, 4),
+    build=partial(fsrcnn, d=32, s=5, m=1),
+    color="y",
+    framework="post-upsampling",
+)

@@ -1,0 +1,1 @@
+"""Training: typed recipes, the training loop, checkpoints that resume bit-exactly."""

@@ -1,0 +1,119 @@
+"""Training recipes: YAML files parsed into dataclasses, so a misspelt key is an error."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Data:
+    """Training pairs: HR sets, LR patch size, batch size, augmentation."""
+
+    train: tuple[str, ...] = ("T91", "BSD200")
+    patch: int = 32  # LR patch side; the HR patch is patch * scale
+    batch: int = 32
+    augment: bool = True  # random flips and 90-degree rotations
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Adam or SGD; `lr_multipliers` scales the rate of parameters by name prefix (SRCNN)."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Learning-rate schedule over `steps`: constant, step (x gamma every step_size) or cosine."""
+
+    name: str = "cosine"
+    steps: int = 100_000
+    step_size: int = 50_000
+    gamma: float = 0.5
+    min_lr: float = 1e-6
+    warmup: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines a training run."""
+
+    model: str
+    scale: int
+    seed: int = 0
+    loss: str = "mse"
+    data: Data = Data()
+    optimizer: Optimizer = Optimizer()
+    schedule: Schedule = Schedule()
+    clip_grad: float | None = None  # max gradient norm
+    ema: float | None = None  # decay of an exponential moving average of the weights
+    validate_on: str = "Set5"
+    validate_every: int = 2000
+    checkpoint_every: int = 1000
+    init: str | None = None  # weights to start from (safetensors), e.g. FSRCNN's x3 model
+    trainable: tuple[str, ...] = ()  # parameter-name prefixes to train; empty: all
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, refusing unknown keys."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
+def parse_recipe(values: dict[str, Any], where: str = "recipe") -> Recipe:
+    """A Recipe from a parsed YAML mapping."""
+    return _build(Recipe, values, where)
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes shipped with superres, by name (file stem)."""
+    folder = Path(__file__).resolve().parent.parent / "configs"
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def load_recipe(path_or_name: str | Path) -> Recipe:
+    """Read a recipe from a YAML file, or a shipped recipe by name (e.g. `fsrcnn_x3`)."""
+    path = Path(path_or_name)
+    if not path.is_file():
+        shipped = shipped_recipes()
+        if str(path_or_name) not in shipped:
+            raise FileNotFoundError(
+                f"no recipe file {path_or_name}; shipped recipes: {', '.join(shipped)}"
+            )
+        path = shipped[str(path_or_name)]
+    with open(path, encoding="utf-8") as handle:
+        values = yaml.safe_load(handle)
+    return parse_recipe(values, where=path.name)

@@ -1,0 +1,214 @@
+"""The training loop: recipe in, checkpoints, a CSV log and the best weights out.
+
+State that decides the next step (weights, optimiser moments, the patch sampler's random
+state, the EMA, the best score) is saved every `checkpoint_every` steps, so `--resume`
+after a kill continues the same run: the same batches, the same loss curve.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from superres.data.patches import PatchSampler, load_pairs
+from superres.evaluation import evaluate_dataset
+from superres.losses import pixel_loss
+from superres.models import get_model
+from superres.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from superres.train.recipe import Recipe
+from superres.upscaler import Upscaler
+
+LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "val_ssim", "seconds"]
+
+
+def learning_rate(recipe: Recipe, step: int) -> float:
+    """The base learning rate at `step`: a pure function, so nothing to checkpoint."""
+    sched, base = recipe.schedule, recipe.optimizer.lr
+    if sched.warmup and step < sched.warmup:
+        return base * (step + 1) / sched.warmup
+    if sched.name == "constant":
+        return base
+    if sched.name == "step":
+        return base * sched.gamma ** (step // sched.step_size)
+    if sched.name == "cosine":
+        progress = min(step / max(sched.steps, 1), 1.0)
+        return sched.min_lr + 0.5 * (base - sched.min_lr) * (1 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown schedule {sched.name!r}; choose constant, step or cosine")
+
+
+def _optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    """Parameter groups by lr multiplier (longest matching name prefix wins)."""
+    opt = recipe.optimizer
+    trainable = recipe.trainable
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if trainable and not any(name.startswith(prefix) for prefix in trainable):
+            param.requires_grad_(False)
+            continue
+        prefixes = [p for p in opt.lr_multipliers if name.startswith(p)]
+        multiplier = opt.lr_multipliers[max(prefixes, key=len)] if prefixes else 1.0
+        groups.setdefault(multiplier, []).append(param)
+    if not groups:
+        raise ValueError(f"no parameter matches trainable prefixes {trainable}")
+    param_groups = [{"params": ps, "multiplier": m} for m, ps in sorted(groups.items())]
+    if opt.name == "adam":
+        return torch.optim.Adam(param_groups, lr=opt.lr, betas=opt.betas,
+                                weight_decay=opt.weight_decay)
+    if opt.name == "sgd":
+        return torch.optim.SGD(param_groups, lr=opt.lr, momentum=opt.momentum,
+                               weight_decay=opt.weight_decay)
+    raise ValueError(f"unknown optimizer {opt.name!r}; choose adam or sgd")
+
+
+class EMA:
+    """Exponential moving average of the weights (evaluated and saved instead of the raw ones)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for key, value in model.state_dict().items():
+            self.shadow[key].lerp_(value, 1 - self.decay)
+
+
+@dataclass
+class RunResult:
+    """Where a finished run left its files, and its best validation score."""
+
+    out: Path
+    steps: int
+    best_psnr: float
+    best_step: int
+
+
+def train(
+    recipe: Recipe,
+    out: Path,
+    *,
+    resume: bool = False,
+    max_steps: int | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> RunResult:
+    """Train `recipe` into folder `out`; stops after `max_steps` total steps if given."""
+    if threads:
+        torch.set_num_threads(threads)
+    spec = get_model(recipe.model)
+    spec.check_scale(recipe.scale)
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / "last.pt"
+    if last.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run; use --resume to continue it")
+    if resume and not last.exists():
+        raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+
+    torch.manual_seed(recipe.seed)
+    model = spec.build(recipe.scale)
+    if recipe.init:
+        skipped = load_weights(model, Path(recipe.init), strict=False)
+        if skipped:
+            print(f"init: kept the fresh values of {', '.join(skipped)}")
+    optimizer = _optimizer(recipe, model)
+    ema = EMA(model, recipe.ema) if recipe.ema else None
+    color = "y" if spec.color == "y" else "rgb"
+    pairs = load_pairs(recipe.data.train, recipe.scale, color, progress=progress)
+    sampler = PatchSampler(pairs, recipe.scale, recipe.data.patch, recipe.data.batch,
+                           recipe.data.augment, recipe.seed)
+    loss_fn = pixel_loss(recipe.loss)
+
+    step, best_psnr, best_step = 0, -math.inf, -1
+    if resume:
+        state = load_checkpoint(last)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if ema:
+            ema.shadow = state["ema"]
+        step, best_psnr, best_step = state["step"], state["best_psnr"], state["best_step"]
+        _truncate_log(out / "log.csv", step)
+    else:
+        (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+        _truncate_log(out / "log.csv", 0)
+
+    total = min(recipe.schedule.steps, max_steps) if max_steps else recipe.schedule.steps
+    eval_model = spec.build(recipe.scale).eval()
+    running, count, started = 0.0, 0, time.perf_counter()
+    bar = tqdm(total=total, initial=step, desc=f"{spec.name} x{recipe.scale}", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    model.train()
+    while step < total:
+        lr_base = learning_rate(recipe, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_base * group["multiplier"]
+        lr_batch, hr_batch = sampler.next_batch()
+        loss = loss_fn(model(lr_batch), hr_batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
+        optimizer.step()
+        if ema:
+            ema.update(model)
+        step += 1
+        running, count = running + loss.item(), count + 1
+        bar.update(1)
+
+        validate = step % recipe.validate_every == 0 or step == total
+        if validate or step % recipe.checkpoint_every == 0:
+            row = {"step": step, "loss": running / count, "lr": lr_base,
+                   "seconds": round(time.perf_counter() - started, 1)}
+            running, count = 0.0, 0
+            if validate:
+                eval_model.load_state_dict(ema.shadow if ema else model.state_dict())
+                score = evaluate_dataset(
+                    Upscaler(spec, recipe.scale, eval_model, torch.device("cpu")),
+                    recipe.validate_on, progress=False,
+                )
+                row.update(val_psnr=round(score.psnr, 4), val_ssim=round(score.ssim, 5))
+                bar.set_postfix(loss=f"{row['loss']:.2e}", psnr=f"{score.psnr:.3f}")
+                if score.psnr > best_psnr:
+                    best_psnr, best_step = score.psnr, step
+                    meta = _metadata(recipe, step, score.psnr)
+                    save_weights(eval_model, out / "best.safetensors", meta)
+            _append_log(out / "log.csv", row)
+            save_checkpoint({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "ema": ema.shadow if ema else None, "step": step,
+                "best_psnr": best_psnr, "best_step": best_step,
+            }, last)
+    bar.close()
+    return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+
+
+def _metadata(recipe: Recipe, step: int, psnr: float) -> dict[str, str]:
+    return {"model": recipe.model, "scale": str(recipe.scale), "step": str(step),
+            f"{recipe.validate_on}_psnr": f"{psnr:.4f}"}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log rows up to `step` (the checkpoint a resumed run starts from)."""
+    rows = []
+    if path.exists() and step > 0:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _append_log(path: Path, row: dict) -> None:
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, LOG_FIELDS).writerow(row)

@@ -1,0 +1,68 @@
+"""Shipped weights: safetensors files beside this module, listed in `index.json` with their
+sha256 (checked before loading) and the scores measured with `superres eval`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+ZOO = Path(__file__).resolve().parent
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A learned model was asked for without weights to load."""
+
+
+@dataclass(frozen=True)
+class ShippedWeights:
+    """One shipped weights file and what it measured."""
+
+    model: str
+    scale: int
+    file: str
+    sha256: str
+    recipe: str
+    steps: int
+    # dataset -> [PSNR, SSIM], measured with `superres eval` (Y channel, shave = scale)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return ZOO / self.file
+
+
+@cache
+def shipped_weights() -> tuple[ShippedWeights, ...]:
+    """Every entry of the zoo's index."""
+    index = ZOO / "index.json"
+    if not index.exists():
+        return ()
+    return tuple(ShippedWeights(**entry) for entry in json.loads(index.read_text()))
+
+
+def find_weights(model: str, scale: int) -> ShippedWeights | None:
+    """The shipped weights of `model` at `scale`, if any."""
+    return next((w for w in shipped_weights() if w.model == model and w.scale == scale), None)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checked_path(weights: ShippedWeights) -> Path:
+    """The weights file, after checking that it is there and has the recorded sha256."""
+    if not weights.path.exists():
+        raise WeightsNotFoundError(f"{weights.path.name} is missing from the installation")
+    actual = sha256_of(weights.path)
+    if actual != weights.sha256:
+        raise ValueError(
+            f"{weights.path.name} is corrupt: sha256 {actual}, expected {weights.sha256}"
+        )
+    return weights.path

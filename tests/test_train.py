@@ -1,0 +1,125 @@
+"""Training: typed recipes, a falling loss, atomic checkpoints and bit-exact resume."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import superres
+from superres.cli import EXIT_OK, EXIT_USAGE, main
+from superres.train.checkpoint import load_weights, save_weights
+from superres.train.recipe import load_recipe, parse_recipe, shipped_recipes
+from superres.train.trainer import learning_rate, train
+from superres.zoo import WeightsNotFoundError
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    """Smooth random images (learnable structure) standing in for a training set."""
+    folder = tmp_path_factory.mktemp("hr")
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        coarse = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((60, 48), Image.BICUBIC).save(folder / f"{i}.png")
+    return folder
+
+
+def _recipe(folder: Path, **overrides):
+    values = {
+        "model": "fsrcnn-s", "scale": 2, "seed": 1, "loss": "mse",
+        "data": {"train": [str(folder)], "patch": 8, "batch": 4},
+        "optimizer": {"name": "adam", "lr": 3e-3},
+        "schedule": {"name": "constant", "steps": 200},
+        "validate_on": str(folder), "validate_every": 100, "checkpoint_every": 3,
+    }
+    values.update(overrides)
+    return parse_recipe(values)
+
+
+def test_every_shipped_recipe_parses_and_names_a_registered_model():
+    recipes = shipped_recipes()
+    assert recipes
+    for name in recipes:
+        recipe = load_recipe(name)
+        superres.build(recipe.model, recipe.scale)
+
+
+def test_a_misspelt_recipe_key_is_an_error_not_a_default(image_folder):
+    with pytest.raises(ValueError, match="unknown key.*learning_rate"):
+        parse_recipe({"model": "fsrcnn", "scale": 3, "optimizer": {"learning_rate": 1}})
+
+
+def test_cosine_schedule_starts_at_lr_and_ends_at_min_lr(image_folder):
+    recipe = _recipe(image_folder, schedule={"name": "cosine", "steps": 100, "min_lr": 1e-5})
+    assert learning_rate(recipe, 0) == pytest.approx(3e-3)
+    assert learning_rate(recipe, 100) == pytest.approx(1e-5)
+    assert learning_rate(recipe, 50) == pytest.approx((3e-3 + 1e-5) / 2)
+
+
+def test_a_short_run_lowers_the_loss(image_folder, tmp_path):
+    import csv
+
+    recipe = _recipe(image_folder, checkpoint_every=20, validate_every=1000)
+    train(recipe, tmp_path / "run", max_steps=120, progress=False)
+    losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "run" / "log.csv"))]
+    assert len(losses) == 6
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_resume_after_a_stop_gives_the_same_weights_as_one_run(image_folder, tmp_path):
+    recipe = _recipe(image_folder)
+    train(recipe, tmp_path / "straight", max_steps=9, progress=False)
+    train(recipe, tmp_path / "stopped", max_steps=6, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(recipe, tmp_path / "stopped", max_steps=9, progress=False)
+    train(recipe, tmp_path / "stopped", resume=True, max_steps=9, progress=False)
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "stopped" / "last.pt", weights_only=True)
+    assert straight["step"] == resumed["step"] == 9
+    for key, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    log = (tmp_path / "stopped" / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log] == ["step", "3", "6", "9"]
+
+
+def test_validation_keeps_the_best_weights_as_safetensors(image_folder, tmp_path):
+    recipe = _recipe(image_folder, validate_every=4, checkpoint_every=4)
+    result = train(recipe, tmp_path / "run", max_steps=8, progress=False)
+    best = load_file(str(tmp_path / "run" / "best.safetensors"))
+    assert result.best_step in (4, 8) and "upsampler.weight" in best
+    up = superres.load("fsrcnn-s", 2, weights=tmp_path / "run" / "best.safetensors")
+    assert up.upscale(np.zeros((10, 10, 3), np.uint8)).shape == (20, 20, 3)
+
+
+def test_train_command_runs_a_recipe_file(image_folder, tmp_path, capsys):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        f"model: espcn\nscale: 3\ndata: {{train: ['{image_folder}'], patch: 6, batch: 2}}\n"
+        f"schedule: {{name: constant, steps: 4}}\nvalidate_on: '{image_folder}'\n"
+    )
+    assert main(["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]) == EXIT_OK
+    assert "best" in capsys.readouterr().out
+    assert main(["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]) == EXIT_USAGE
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    path = save_weights(superres.build("espcn", 3), tmp_path / "espcn.safetensors")
+    with pytest.raises(ValueError, match="does not fit"):
+        load_weights(superres.build("fsrcnn", 3), path)
+    with pytest.raises(ValueError, match="wrong shape"):
+        load_weights(superres.build("espcn", 2), path)
+
+
+def test_a_learned_model_without_weights_says_how_to_get_them():
+    with pytest.raises(WeightsNotFoundError, match="superres train srcnn-915_x2"):
+        superres.load("srcnn-915", 2)
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        superres.load("fsrcnn", 3, weights="no/such/file.safetensors")
+
+
+def test_checkpoint_writes_leave_no_temporary_files(image_folder, tmp_path):
+    train(_recipe(image_folder), tmp_path / "run", max_steps=6, progress=False)
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
