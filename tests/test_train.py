@@ -48,7 +48,7 @@ def test_every_shipped_recipe_parses_and_names_a_registered_model():
 
 
 def test_a_misspelt_recipe_key_is_an_error_not_a_default(image_folder):
-    with pytest.raises(ValueError, match="unknown key.*learning_rate"):
+    with pytest.raises(ValueError, match=r"unknown key.*learning_rate"):
         parse_recipe({"model": "fsrcnn", "scale": 3, "optimizer": {"learning_rate": 1}})
 
 
@@ -64,7 +64,8 @@ def test_a_short_run_lowers_the_loss(image_folder, tmp_path):
 
     recipe = _recipe(image_folder, checkpoint_every=20, validate_every=1000)
     train(recipe, tmp_path / "run", max_steps=120, progress=False)
-    losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "run" / "log.csv"))]
+    with open(tmp_path / "run" / "log.csv") as log:
+        losses = [float(r["loss"]) for r in csv.DictReader(log)]
     assert len(losses) == 6
     assert losses[-1] < 0.5 * losses[0]
 
