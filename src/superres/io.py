@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import os
-import secrets
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -18,16 +17,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from superres.files import IMAGE_SUFFIXES, atomic_write, is_image_file, list_images
+
 # Limit on width * height, checked from the header before any pixel is decoded: a tiny
 # compressed file can claim a size that takes gigabytes to decode. 2**27 (~134 MP) is 400 MB
 # as 8-bit RGB and 1.6 GB as the float32 tensor a model sees, already a lot for an SR input.
 # It also sits below Pillow's own hard limit (2 * Image.MAX_IMAGE_PIXELS, ~179 MP by default),
 # so with the default it is this check, with its clearer message, that fires first.
 DEFAULT_MAX_PIXELS: int = 2**27
-
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-)
 
 # Pillow format written for each suffix.
 _WRITE_FORMATS: dict[str, str] = {
@@ -38,6 +35,8 @@ _WRITE_FORMATS: dict[str, str] = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".webp": "WEBP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
 }
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
 # Formats Pillow writes with 16 bits per sample; only for grayscale without alpha (mode I;16).
@@ -255,18 +254,7 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, quality: int 
         # exact=True keeps the colour under transparent pixels, which upscaling blends in.
         options = {"quality": quality, "lossless": quality == 100, "exact": True}
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden and not an image suffix, so collect_inputs never picks up a leftover.
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            image.save(file, format=image_format, **options)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write(target, lambda file: image.save(file, format=image_format, **options))
     return target
 
 
@@ -364,17 +352,25 @@ def _expand(item: str) -> list[Path] | ImageReadError:
     if path.is_file():
         return [path]  # named explicitly: read_image will say if it is not an image
     if path.is_dir():
-        found = [p for p in path.iterdir() if _is_image_file(p)]
+        found = list_images(path)
         reason = "folder holds no image files"
     elif any(char in item for char in "*?["):
-        found = [Path(p) for p in glob.glob(item, recursive=True) if _is_image_file(Path(p))]
+        found = [Path(p) for p in glob.glob(item, recursive=True) if is_image_file(Path(p))]
         reason = "pattern matches no image files"
     else:
         return ImageReadError(item, "no such file or folder")
     return sorted(found) if found else ImageReadError(item, reason)
 
 
-def _is_image_file(path: Path) -> bool:
-    return (
-        path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
-    )
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "ImageReadError",
+    "Picture",
+    "collect_inputs",
+    "from_pil",
+    "read_image",
+    "to_pil",
+    "write_image",
+]

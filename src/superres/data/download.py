@@ -20,7 +20,6 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from superres.data.registry import (
-    IMAGE_SUFFIXES,
     MANIFEST_FILE,
     ArchiveSource,
     DatasetSpec,
@@ -28,12 +27,12 @@ from superres.data.registry import (
     Manifest,
     data_root,
     get_dataset,
-    list_images,
     load_manifest,
     pixel_digest,
     sha256sum_text,
     verify_folder,
 )
+from superres.files import IMAGE_SUFFIXES, list_images
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
+from superres.files import IMAGE_SUFFIXES, file_digest, list_images
+
 if TYPE_CHECKING:
     from PIL import Image
 
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-)
 MANIFEST_FILE = "MANIFEST.sha256"
 ENV_VAR = "SUPERRES_DATA"
 _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
@@ -290,15 +289,6 @@ def _root_origin(root: Path | None) -> str:
     return f"the default cache; set ${ENV_VAR} to use another folder"
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name; hidden files are skipped."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    )
-
-
 def _candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
     """Folders that may hold ``spec``: its name first, then aliases, matched ignoring case."""
     wanted = [n.casefold() for n in spec.names]
@@ -355,15 +345,6 @@ def dataset_images(
 
 
 # ----------------------------------------------------------------------------- checksums
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file's bytes, read in chunks: archives need not fit in memory."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pixel_digest(image: str | os.PathLike[str] | Image.Image) -> str:

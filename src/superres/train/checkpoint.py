@@ -6,35 +6,19 @@ one: each file is written beside its target, flushed to disk, then renamed over 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+from superres.files import atomic_write
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Save a training state (tensors, numbers, strings; no objects) atomically."""
-    return _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -45,7 +29,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> Path:
     """Save a model's state dict as safetensors, atomically."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    return _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata or {}))
+    return atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata or {})))
 
 
 def load_weights(model: nn.Module, path: Path, strict: bool = True) -> list[str]:

@@ -3,11 +3,12 @@ sha256 (checked before loading) and the scores measured with `superres eval`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from superres.files import file_digest
 
 ZOO = Path(__file__).resolve().parent
 
@@ -48,19 +49,11 @@ def find_weights(model: str, scale: int) -> ShippedWeights | None:
     return next((w for w in shipped_weights() if w.model == model and w.scale == scale), None)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def checked_path(weights: ShippedWeights) -> Path:
     """The weights file, after checking that it is there and has the recorded sha256."""
     if not weights.path.exists():
         raise WeightsNotFoundError(f"{weights.path.name} is missing from the installation")
-    actual = sha256_of(weights.path)
+    actual = file_digest(weights.path)
     if actual != weights.sha256:
         raise ValueError(
             f"{weights.path.name} is corrupt: sha256 {actual}, expected {weights.sha256}"
