@@ -1,6 +1,8 @@
 """The command line contract: outputs, JSON formats, batches that carry on, exit codes."""
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,19 +29,46 @@ def test_sample_is_upscaled_and_its_path_printed(tmp_path, capsys):
     assert Image.open(target).size == (sample.width * 3, sample.height * 3)
 
 
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims width x height pixels but holds none: a decompression bomb's header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
 def test_batch_carries_on_past_bad_files_and_reports_them(tmp_path, capsys):
+    rng = np.random.default_rng(0)
     good = [_png(tmp_path / "a.png"), _png(tmp_path / "b.png", mode="L")]
+    _png(tmp_path / "c.png", mode="P")
+    Image.fromarray(rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)).convert("CMYK").save(
+        tmp_path / "d.jpg")
+    Image.fromarray(rng.integers(0, 65536, (16, 20), dtype=np.uint16)).save(tmp_path / "e.png")
+    rgba = Image.fromarray(rng.integers(0, 256, (16, 20, 4), dtype=np.uint8), "RGBA")
+    rgba.save(tmp_path / "f.png")
     (tmp_path / "broken.png").write_bytes(good[0].read_bytes()[:60])
+    jpeg = tmp_path / "cut.jpg"
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(jpeg)
+    jpeg.write_bytes(jpeg.read_bytes()[:400])
+    (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "notes.jpg").write_text("not an image")
+    _png_header_only(tmp_path / "bomb.png", 100_000, 100_000)
     out = tmp_path / "out"
     code = main(["upscale", str(tmp_path), str(tmp_path / "missing.png"), "-o", str(out), "-q"])
     assert code == EXIT_FAILED
-    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png", "b_x4.png"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["a_x4.png", "b_x4.png", "c_x4.png", "d_x4.jpg", "e_x4.png", "f_x4.png"]
     assert Image.open(out / "b_x4.png").mode == "L"
+    assert Image.open(out / "e_x4.png").mode.startswith("I;16")
+    assert Image.open(out / "f_x4.png").mode == "RGBA"
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert len(errors) == 3
-    assert any("broken.png" in e for e in errors) and any("notes.jpg" in e for e in errors)
-    assert any("missing.png" in e for e in errors)
+    bad = ["broken.png", "cut.jpg", "empty.png", "notes.jpg", "bomb.png", "missing.png"]
+    assert len(errors) == len(bad)
+    for name in bad:
+        assert sum(name in e for e in errors) == 1, name
 
 
 def test_existing_outputs_are_not_overwritten_without_the_flag(tmp_path, capsys):
