@@ -115,7 +115,7 @@ def train(
     torch.manual_seed(recipe.seed)
     model = spec.build(recipe.scale)
     if recipe.init:
-        skipped = load_weights(model, Path(recipe.init), strict=False)
+        skipped = load_weights(model, _init_path(recipe.init), strict=False)
         if skipped:
             print(f"init: kept the fresh values of {', '.join(skipped)}")
     optimizer = _optimizer(recipe, model)
@@ -190,6 +190,19 @@ def train(
             }, last)
     bar.close()
     return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+
+
+def _init_path(init: str) -> Path:
+    """`zoo:MODEL_xS` names shipped weights; anything else is a file path."""
+    if not init.startswith("zoo:"):
+        return Path(init)
+    from superres.zoo import checked_path, find_weights
+
+    model, _, scale = init[4:].rpartition("_x")
+    shipped = find_weights(model, int(scale)) if scale.isdigit() else None
+    if shipped is None:
+        raise FileNotFoundError(f"init {init!r}: no such shipped weights")
+    return checked_path(shipped)
 
 
 def _metadata(recipe: Recipe, step: int, psnr: float) -> dict[str, str]:

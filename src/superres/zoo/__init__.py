@@ -3,6 +3,7 @@ sha256 (checked before loading) and the scores measured with `superres eval`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -59,3 +60,29 @@ def checked_path(weights: ShippedWeights) -> Path:
             f"{weights.path.name} is corrupt: sha256 {actual}, expected {weights.sha256}"
         )
     return weights.path
+
+
+def add_to_zoo(
+    weights_file: Path, model: str, scale: int, recipe: str, steps: int,
+    datasets: tuple[str, ...] = ("Set5", "Set14", "BSD100"),
+) -> ShippedWeights:
+    """Copy trained weights into the zoo, measure them with the evaluation protocol and
+    record file, sha256 and scores in index.json (replacing an older entry)."""
+    import shutil
+
+    from superres.evaluation import evaluate
+    from superres.upscaler import load
+
+    upscaler = load(model, scale, weights=weights_file)
+    scores = {r.dataset: [round(r.psnr, 4), round(r.ssim, 5)]
+              for r in evaluate(upscaler, datasets, progress=False)}
+    target = ZOO / f"{model}_x{scale}.safetensors"
+    shutil.copyfile(weights_file, target)
+    entry = ShippedWeights(model=model, scale=scale, file=target.name,
+                           sha256=file_digest(target), recipe=recipe, steps=steps, scores=scores)
+    entries = [w for w in shipped_weights() if (w.model, w.scale) != (model, scale)]
+    entries = sorted([*entries, entry], key=lambda w: (w.model, w.scale))
+    index = json.dumps([dataclasses.asdict(w) for w in entries], indent=1)
+    (ZOO / "index.json").write_text(index + "\n")
+    shipped_weights.cache_clear()
+    return entry
