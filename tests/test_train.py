@@ -124,3 +124,31 @@ def test_a_learned_model_without_weights_says_how_to_get_them():
 def test_checkpoint_writes_leave_no_temporary_files(image_folder, tmp_path):
     train(_recipe(image_folder), tmp_path / "run", max_steps=6, progress=False)
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
+
+
+def test_models_with_their_own_training_loss_are_trained_through_it(image_folder, tmp_path):
+    calls = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x)
+
+        def training_loss(self, lr, hr, loss_fn, step):
+            calls.append(step)
+            return loss_fn(self.model(lr), hr)
+
+    from superres.models import get_model
+
+    spec = get_model("fsrcnn-s")
+    original = spec.build
+    object.__setattr__(spec, "build", lambda scale: Recorder(original(scale)))
+    try:
+        train(_recipe(image_folder, clip_grad=0.01, clip_mode="adjustable"), tmp_path / "run",
+              max_steps=3, progress=False)
+    finally:
+        object.__setattr__(spec, "build", original)
+    assert calls == [0, 1, 2]

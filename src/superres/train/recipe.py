@@ -55,7 +55,8 @@ class Recipe:
     data: Data = Data()
     optimizer: Optimizer = Optimizer()
     schedule: Schedule = Schedule()
-    clip_grad: float | None = None  # max gradient norm
+    clip_grad: float | None = None  # max gradient norm, or theta for clip_mode adjustable
+    clip_mode: str = "norm"  # "norm", or "adjustable": clip each gradient to +-theta / lr (VDSR)
     ema: float | None = None  # decay of an exponential moving average of the weights
     validate_on: str = "Set5"
     validate_every: int = 2000

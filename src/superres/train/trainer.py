@@ -152,10 +152,15 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr_base * group["multiplier"]
         lr_batch, hr_batch = sampler.next_batch()
-        loss = loss_fn(model(lr_batch), hr_batch)
+        if hasattr(model, "training_loss"):  # multi-output models: DRCN, LapSRN
+            loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
+        else:
+            loss = loss_fn(model(lr_batch), hr_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if recipe.clip_grad:
+        if recipe.clip_grad and recipe.clip_mode == "adjustable":  # VDSR: theta / lr
+            nn.utils.clip_grad_value_(model.parameters(), recipe.clip_grad / lr_base)
+        elif recipe.clip_grad:
             nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
         optimizer.step()
         if ema:
