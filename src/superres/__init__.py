@@ -30,13 +30,20 @@ __version__ = "0.1.0"
 
 
 def load(
-    name: str, scale: int, device: str = "cpu", weights: str | Path | None = None
+    name: str,
+    scale: int,
+    device: str = "cpu",
+    weights: str | Path | None = None,
+    *,
+    tile: int | None = None,
+    tta: bool = False,
 ) -> Upscaler:
     """A registered model built for `scale`, with its shipped weights (or `weights`, a
-    safetensors file), ready to `.upscale(image)`."""
+    safetensors file), ready to `.upscale(image)`; `tile` bounds memory on large images
+    (blended tiles of that many LR pixels), `tta` averages the 8 flips/rotations."""
     from superres.upscaler import load as _load
 
-    return _load(name, scale, device, weights)
+    return _load(name, scale, device, weights, tile=tile, tta=tta)
 
 
 def build(name: str, scale: int) -> nn.Module:

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from superres.upscaler import Upscaler
@@ -57,7 +57,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
-    upscaler = _load(args.model, args.scale, args.device, args.weights)
+    upscaler = _load(args.model, args.scale, args.device, args.weights,
+                     tile=args.tile or None, tta=args.tta)
     name = upscaler.name
     paths, failures = collect_inputs(args.inputs)
     jobs = [(path, lambda path=path: read_image(path)) for path in paths]
@@ -94,13 +95,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _load(name: str | None, scale: int, device: str, weights: str | None = None) -> Upscaler:
+def _load(
+    name: str | None, scale: int, device: str, weights: str | None = None, **options: Any
+) -> Upscaler:
     """The named model, or the default one for `scale`; mistakes become usage errors."""
     from superres.models import default_model
     from superres.upscaler import load
 
     try:
-        return load(name or default_model(scale).name, scale, device, weights)
+        return load(name or default_model(scale).name, scale, device, weights, **options)
     except (KeyError, ValueError) as err:
         raise UsageError(str(err).strip("'\"")) from err
 
@@ -120,7 +123,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 message = str(err).strip("'\"")
                 raise UsageError(f"{message}; or give a folder of HR images") from err
     for scale in args.scales:
-        upscaler = _load(args.model, scale, args.device, args.weights)
+        upscaler = _load(args.model, scale, args.device, args.weights, tta=args.tta)
         results = evaluate(
             upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet
         )
@@ -272,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
                                           "for the scale; see `superres models`)")
     up.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default 4)")
     up.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
+    up.add_argument("--tile", type=int, default=512, metavar="PIXELS",
+                    help="upscale images larger than this many LR pixels in blended tiles, "
+                         "bounding memory (default 512; 0: whole image at once)")
+    up.add_argument("--tta", action="store_true",
+                    help="self-ensemble: average the 8 flips/rotations (8x slower, a little "
+                         "sharper)")
     up.add_argument("--format", choices=["png", "jpg", "bmp", "tif", "webp"],
                     help="write this format instead of the input's")
     up.add_argument("--sample", action="store_true",
@@ -295,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help='print {"model", "scale", "results": [{"dataset", "images", "psnr", '
                          '"ssim", "seconds"}]}')
     ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
+    ev.add_argument("--tta", action="store_true",
+                    help="self-ensemble (the papers' '+' models; not the standard protocol)")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
     ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
     ev.add_argument("--device", default="cpu", help="torch device (default cpu)")

@@ -18,6 +18,7 @@ from torch import nn
 
 from superres.color import rgb_to_ycbcr, ycbcr_to_rgb
 from superres.degrade import to_uint
+from superres.infer import SelfEnsemble, Tiled
 from superres.io import Picture, from_pil, to_pil
 from superres.models.registry import Color, ModelSpec
 from superres.resize import imresize
@@ -142,9 +143,16 @@ def load(
     scale: int,
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
+    *,
+    tile: int | None = None,
+    tta: bool = False,
 ) -> Upscaler:
     """Build a registered model for `scale` with its shipped weights (or `weights`, a
-    safetensors file), ready to upscale. Learned models without weights are refused."""
+    safetensors file), ready to upscale. Learned models without weights are refused.
+
+    `tile`: run images larger than `tile` LR pixels in blended tiles (bounded memory);
+    `tta`: x8 geometric self-ensemble.
+    """
     from superres.models import get_model
     from superres.train.checkpoint import load_weights
     from superres.zoo import WeightsNotFoundError, checked_path, find_weights
@@ -164,5 +172,10 @@ def load(
                 f"{spec.name}_x{scale}` and pass --weights RUN/best.safetensors"
             )
         load_weights(model, checked_path(shipped))
+    model.eval()
+    if tile:
+        model = Tiled(model, scale, tile, channels=3 if spec.color == "rgb" else 1)
+    if tta:
+        model = SelfEnsemble(model)
     device = torch.device(device)
-    return Upscaler(spec=spec, scale=scale, model=model.to(device).eval(), device=device)
+    return Upscaler(spec=spec, scale=scale, model=model.to(device), device=device)

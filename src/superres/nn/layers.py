@@ -53,7 +53,8 @@ def receptive_field(module: nn.Module, channels: int = 1, size: int = 65) -> int
     import torch
 
     x = torch.zeros(1, channels, size, size, requires_grad=True)
-    out = module(x)
-    out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
+    with torch.enable_grad():
+        out = module(x)
+        out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
     columns = torch.nonzero(x.grad[0].abs().sum(dim=(0, 1)))
     return int(columns.max() - columns.min() + 1)
