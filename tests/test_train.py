@@ -152,3 +152,21 @@ def test_models_with_their_own_training_loss_are_trained_through_it(image_folder
     finally:
         object.__setattr__(spec, "build", original)
     assert calls == [0, 1, 2]
+
+
+def test_a_value_outside_the_choices_is_an_error():
+    with pytest.raises(ValueError, match="schedule.name is 'linear'"):
+        parse_recipe({"model": "fsrcnn", "scale": 3, "schedule": {"name": "linear"}})
+
+
+def test_sum_reduction_scales_the_loss_by_the_pixels_of_one_image(image_folder, tmp_path):
+    import csv
+
+    runs = {}
+    for reduction in ("mean", "sum"):
+        recipe = _recipe(image_folder, loss_reduction=reduction, checkpoint_every=1,
+                         optimizer={"name": "sgd", "lr": 0.0})
+        train(recipe, tmp_path / reduction, max_steps=1, progress=False)
+        with open(tmp_path / reduction / "log.csv") as log:
+            runs[reduction] = float(next(csv.DictReader(log))["loss"])
+    assert runs["sum"] == pytest.approx(runs["mean"] * 16 * 16, rel=1e-5)

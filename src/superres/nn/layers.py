@@ -52,7 +52,9 @@ def receptive_field(module: nn.Module, channels: int = 1, size: int = 65) -> int
     measured by back-propagating from that pixel (exact for any stack of layers)."""
     import torch
 
-    x = torch.zeros(1, channels, size, size, requires_grad=True)
+    # A random probe: with an all-zero input, ReLUs of a zero-bias network pass no gradient.
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1, channels, size, size, generator=generator).requires_grad_()
     with torch.enable_grad():
         out = module(x)
         out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()

@@ -52,6 +52,9 @@ class Recipe:
     scale: int
     seed: int = 0
     loss: str = "mse"
+    # "mean" over all pixels, or "sum" over each image's pixels and mean over the batch, as
+    # Caffe/MatConvNet losses are: the papers' SGD learning rates assume the latter.
+    loss_reduction: str = "mean"
     data: Data = Data()
     optimizer: Optimizer = Optimizer()
     schedule: Schedule = Schedule()
@@ -64,6 +67,18 @@ class Recipe:
     init: str | None = None  # weights to start from (safetensors), e.g. FSRCNN's x3 model
     trainable: tuple[str, ...] = ()  # parameter-name prefixes to train; empty: all
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        choices = {
+            "loss": (self.loss, ("l1", "mse", "charbonnier")),
+            "loss_reduction": (self.loss_reduction, ("mean", "sum")),
+            "clip_mode": (self.clip_mode, ("norm", "adjustable")),
+            "optimizer.name": (self.optimizer.name, ("adam", "sgd")),
+            "schedule.name": (self.schedule.name, ("constant", "step", "cosine")),
+        }
+        for key, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"{key} is {value!r}; choose one of {', '.join(allowed)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -37,7 +37,7 @@ def learning_rate(recipe: Recipe, step: int) -> float:
     if sched.name == "constant":
         return base
     if sched.name == "step":
-        return base * sched.gamma ** (step // sched.step_size)
+        return max(base * sched.gamma ** (step // sched.step_size), sched.min_lr)
     if sched.name == "cosine":
         progress = min(step / max(sched.steps, 1), 1.0)
         return sched.min_lr + 0.5 * (base - sched.min_lr) * (1 + math.cos(math.pi * progress))
@@ -156,6 +156,8 @@ def train(
             loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
         else:
             loss = loss_fn(model(lr_batch), hr_batch)
+        if recipe.loss_reduction == "sum":
+            loss = loss * hr_batch[0].numel()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if recipe.clip_grad and recipe.clip_mode == "adjustable":  # VDSR: theta / lr
