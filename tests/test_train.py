@@ -155,7 +155,7 @@ def test_models_with_their_own_training_loss_are_trained_through_it(image_folder
 
 
 def test_a_value_outside_the_choices_is_an_error():
-    with pytest.raises(ValueError, match="schedule.name is 'linear'"):
+    with pytest.raises(ValueError, match=r"schedule\.name is 'linear'"):
         parse_recipe({"model": "fsrcnn", "scale": 3, "schedule": {"name": "linear"}})
 
 

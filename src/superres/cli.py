@@ -170,13 +170,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return EXIT_OK
     for row in rows:
-        params = sorted(set(row["params"].values()))
-        count = "/".join(f"{p:,}" for p in params)
+        counts = list(dict.fromkeys(row["params"].values()))  # distinct, in scale order
+        count = "/".join(f"{p:,}" for p in counts)
         set5 = row["reference"].get("Set5", {})
         ref = " ".join(f"x{s} {v[0]:.2f}" for s, v in set5.items())
-        print(f"{row['name']:<10} {row['framework']:<16} {row['color']:<4} "
-              f"x{','.join(map(str, row['scales'])):<10} params {count:<10} "
-              f"{('Set5 ' + ref) if ref else ''}")
+        weights = ",".join(row["weights"]) or "-"
+        print(f"{row['name']:<14} {row['framework']:<16} {row['color']:<4} "
+              f"x{','.join(map(str, row['scales'])):<10} {count:<27} weights {weights:<9} "
+              f"{('paper Set5 ' + ref) if ref else ''}")
     return EXIT_OK
 
 

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from superres.models.dbpn import DBPN
+from superres.models.drcn import DRCN
+from superres.models.edsr import EDSR, EDSR_BASELINE
 from superres.models.espcn import ESPCN
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
 from superres.models.interpolation import BICUBIC, BILINEAR, LANCZOS, NEAREST
+from superres.models.lapsrn import LAPSRN, MS_LAPSRN
+from superres.models.rcan import RCAN
+from superres.models.rdn import RDN
 from superres.models.registry import ModelSpec
 from superres.models.srcnn import SRCNN, SRCNN_915
+from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
+from superres.models.vdsr import VDSR
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         NEAREST, BILINEAR, BICUBIC, LANCZOS,  # interpolation
         SRCNN, SRCNN_915, FSRCNN, FSRCNN_S, ESPCN,  # the first CNNs
+        VDSR, DRCN, LAPSRN, MS_LAPSRN,  # very deep, recursive, progressive
+        SRDENSENET_H, SRDENSENET_HL, SRDENSENET, DBPN,  # dense skips, back-projection
+        EDSR_BASELINE, EDSR, RDN, RCAN,  # deep residual, residual-dense, channel attention
     )
 }
 

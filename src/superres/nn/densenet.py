@@ -1,0 +1,70 @@
+"""SRDenseNet's densely connected blocks and the dense skip connections between them.
+
+Inside a block every 3x3 convolution sees the outputs of all earlier convolutions of the block,
+each adding `growth` feature maps, so features are reused instead of recomputed. Between blocks,
+the skip connections decide which features reach the reconstruction: only the last block's
+(SRDenseNet_H), also the low-level ones (SRDenseNet_HL), or those of every block, each block
+also taking all earlier ones as input (SRDenseNet_All).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from superres.nn.layers import conv
+
+DenseSkip = Literal["h", "hl", "all"]
+
+
+class SRDenseBlock(nn.Module):
+    """`layers` 3x3 conv + ReLU; layer 1 sees the block input, layer l the outputs of layers
+    1..l-1 (Tong et al.'s X_l = max(0, w_l * [X_1, ..., X_{l-1}] + b_l)); the block outputs
+    the concatenation of all its layers, `growth * layers` maps."""
+
+    def __init__(self, in_channels: int, growth: int, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Sequential(conv(in_channels if i == 0 else growth * i, growth, 3), nn.ReLU())
+            for i in range(layers)
+        )
+        self.out_channels = growth * layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [self.layers[0](x)]
+        for layer in self.layers[1:]:
+            outputs.append(layer(torch.cat(outputs, dim=1)))
+        return torch.cat(outputs, dim=1)
+
+
+class DenseSkipBlocks(nn.Module):
+    """`blocks` dense blocks on low-level features, joined by the chosen skip connections;
+    returns the features for the bottleneck (`out_channels` maps)."""
+
+    def __init__(
+        self, in_channels: int, growth: int, layers: int, blocks: int, skip: DenseSkip
+    ) -> None:
+        super().__init__()
+        if skip not in ("h", "hl", "all"):
+            raise ValueError(f"unknown dense skip {skip!r}; choose h, hl or all")
+        width = growth * layers
+        if skip != "all" and in_channels != width:
+            raise ValueError(f"chained blocks need {width} low-level maps, got {in_channels}")
+        self.skip = skip
+        self.blocks = nn.ModuleList(
+            SRDenseBlock(in_channels + width * i if skip == "all" else width, growth, layers)
+            for i in range(blocks)
+        )
+        self.out_channels = {"h": width, "hl": in_channels + width,
+                             "all": in_channels + width * blocks}[skip]
+
+    def forward(self, low: torch.Tensor) -> torch.Tensor:
+        features = [low]
+        for block in self.blocks:
+            features.append(block(torch.cat(features, dim=1) if self.skip == "all" else
+                                  features[-1]))
+        if self.skip == "h":
+            return features[-1]
+        return torch.cat(features if self.skip == "all" else [low, features[-1]], dim=1)
