@@ -1,6 +1,10 @@
 """ESPCN: Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient
 Sub-Pixel Convolutional Neural Network", CVPR 2016. Post-upsampling: 5x5 (64), 3x3 (32),
-tanh, then a 3x3 sub-pixel convolution to scale^2 channels and pixel shuffle, Y channel."""
+tanh, then a 3x3 sub-pixel convolution to scale^2 channels and pixel shuffle, Y channel.
+
+The reference numbers are for ImageNet training; trained on the 91 images the paper gives
+32.55 dB on Set5 x3 (as quoted by the yjn870 ESPCN port). Convolutions are zero-padded so
+the output is exactly scale x the input."""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+"""Write one model card per registered model into docs/models/, from the code itself.
+
+    python docs/model_cards.py
+
+Everything in a card comes from the project: the paper and architecture from the model's
+module, parameter counts from building it, recipes from src/superres/configs, measured
+scores from the zoo index (written by `superres.zoo.add_to_zoo`, which runs `superres eval`'s
+protocol) and training progress from the run logs in checkpoints/. Re-run it after shipping
+weights or training further.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import inspect
+from pathlib import Path
+
+from superres.models import MODELS, ModelSpec
+from superres.train.recipe import load_recipe, shipped_recipes
+from superres.zoo import shipped_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "models"
+DATASETS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
+
+
+def _weights_only(spec: ModelSpec, scale: int) -> int:
+    import torch
+
+    with torch.device("meta"):
+        model = spec.build(scale)
+    return sum(p.numel() for p in model.parameters() if p.ndim > 1)
+
+
+def _module_text(spec: ModelSpec) -> str:
+    """The docstring of the module that defines the model's builder."""
+    build = getattr(spec.build, "func", spec.build)  # unwrap functools.partial
+    return inspect.getdoc(importlib.import_module(build.__module__)) or ""
+
+
+def _recipe_lines(spec: ModelSpec) -> list[str]:
+    lines = []
+    for name, path in shipped_recipes().items():
+        recipe = load_recipe(path)
+        if recipe.model != spec.name:
+            continue
+        header = " ".join(
+            line.lstrip("# ").strip() for line in path.read_text().splitlines()
+            if line.startswith("#")
+        )
+        lines.append(f"- `{name}` (x{recipe.scale}): {header}")
+    return lines
+
+
+def _progress_lines(spec: ModelSpec) -> list[str]:
+    lines = []
+    for log in sorted((ROOT / "checkpoints").glob("*/log.csv")):
+        recipe = load_recipe(log.parent / "recipe.yaml")
+        if recipe.model != spec.name:
+            continue
+        with open(log, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["val_psnr"]]
+        if not rows:
+            continue
+        best = max(rows, key=lambda r: float(r["val_psnr"]))
+        last = rows[-1]
+        lines.append(
+            f"- `checkpoints/{log.parent.name}` (x{recipe.scale}): step {last['step']} of "
+            f"{recipe.schedule.steps}, {float(last['seconds']) / 3600:.1f} h of training on "
+            f"one CPU thread so far; best {recipe.validate_on} PSNR {float(best['val_psnr']):.2f}"
+            f" dB at step {best['step']}. Continue with `superres train {log.parent.name} "
+            f"--out checkpoints/{log.parent.name} --resume`."
+        )
+    return lines
+
+
+def card(spec: ModelSpec) -> str:
+    shipped = {w.scale: w for w in shipped_weights() if w.model == spec.name}
+    lines = [f"# {spec.name}", "", f"{spec.summary}.", "", f"**Paper**: {spec.paper}.", ""]
+    colour = {"y": "BT.601 Y channel (chroma upscaled with bicubic)", "rgb": "RGB",
+              "any": "any channels"}[spec.color]
+    lines += [f"**Framework**: {spec.framework}; **colour**: {colour}.", ""]
+    lines += ["| scale | trainable parameters | convolution weights |", "|---|---|---|"]
+    for scale in spec.scales:
+        lines.append(f"| x{scale} | {spec.params(scale):,} | {_weights_only(spec, scale):,} |")
+    lines += ["", "## Architecture and deviations", "", _module_text(spec), ""]
+    recipes = _recipe_lines(spec)
+    if recipes:
+        lines += ["## Recipes", "", *recipes, ""]
+    lines += ["## Results (PSNR dB / SSIM, Y channel, shave = scale)", ""]
+    if spec.reference or shipped:
+        lines += ["| set | scale | paper | ours | ours - paper |", "|---|---|---|---|---|"]
+        for dataset in DATASETS:
+            for scale in spec.scales:
+                paper = spec.reference.get(dataset, {}).get(scale)
+                ours = shipped[scale].scores.get(dataset) if scale in shipped else None
+                if not paper and not ours:
+                    continue
+                paper_text = (f"{paper[0]:.2f}" + (f" / {paper[1]:.4f}" if paper[1] else "")
+                              if paper else "-")
+                ours_text = f"{ours[0]:.2f} / {ours[1]:.4f}" if ours else "no weights"
+                diff = f"{ours[0] - paper[0]:+.2f}" if paper and ours else ""
+                lines.append(f"| {dataset} | x{scale} | {paper_text} | {ours_text} | {diff} |")
+        lines.append("")
+    for scale, weights in sorted(shipped.items()):
+        lines.append(f"Shipped x{scale}: `{weights.file}` (sha256 {weights.sha256[:16]}...), "
+                     f"recipe `{weights.recipe}`, {weights.steps} steps.")
+    if not shipped and spec.learned:
+        lines.append("No weights are shipped yet: `superres upscale`/`eval` refuse this model "
+                     "unless given `--weights FILE`.")
+    progress = _progress_lines(spec)
+    if progress:
+        lines += ["", "## Training in progress", "", *progress]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    index = ["# Model cards", "", "| model | framework | scales | parameters |",
+             "|---|---|---|---|"]
+    for spec in MODELS.values():
+        (OUT / f"{spec.name}.md").write_text(card(spec))
+        params = "/".join(dict.fromkeys(f"{spec.params(s):,}" for s in spec.scales))
+        index.append(f"| [{spec.name}]({spec.name}.md) | {spec.framework} | "
+                     f"{', '.join(f'x{s}' for s in spec.scales)} | {params} |")
+    (OUT / "README.md").write_text("\n".join(index) + "\n")
+    print(f"wrote {len(MODELS)} cards to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
