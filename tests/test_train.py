@@ -170,3 +170,26 @@ def test_sum_reduction_scales_the_loss_by_the_pixels_of_one_image(image_folder, 
         with open(tmp_path / reduction / "log.csv") as log:
             runs[reduction] = float(next(csv.DictReader(log))["loss"])
     assert runs["sum"] == pytest.approx(runs["mean"] * 16 * 16, rel=1e-5)
+
+
+def test_shipping_a_run_records_its_measured_scores_and_cost(image_folder, tmp_path,
+                                                             monkeypatch):
+    import superres.zoo as zoo
+
+    monkeypatch.setattr(zoo, "ZOO", tmp_path / "zoo")
+    (tmp_path / "zoo").mkdir()
+    zoo.shipped_weights.cache_clear()
+    recipe = _recipe(image_folder, validate_every=3, checkpoint_every=3)
+    train(recipe, tmp_path / "run", max_steps=6, progress=False)
+    try:
+        entry = zoo.add_to_zoo(tmp_path / "run", "tiny", datasets=(str(image_folder),))
+        assert entry.model == "fsrcnn-s" and entry.scale == 2 and entry.steps in (3, 6)
+        assert zoo.find_weights("fsrcnn-s", 2) == entry
+        up = superres.load("fsrcnn-s", 2)  # now loads the shipped file, sha256-checked
+        result = superres.evaluate(up, 2, [str(image_folder)])[0]
+        assert [round(result.psnr, 4), round(result.ssim, 5)] == entry.scores[image_folder.name]
+        (tmp_path / "zoo" / entry.file).write_bytes(b"tampered")
+        with pytest.raises(ValueError, match="corrupt"):
+            superres.load("fsrcnn-s", 2)
+    finally:
+        zoo.shipped_weights.cache_clear()

@@ -27,7 +27,8 @@ class ShippedWeights:
     file: str
     sha256: str
     recipe: str
-    steps: int
+    steps: int  # optimiser steps of the shipped (best-validation) weights
+    train_hours: float  # wall-clock training time to those steps, on one CPU thread
     # dataset -> [PSNR, SSIM], measured with `superres eval` (Y channel, shave = scale)
     scores: dict[str, list[float]] = field(default_factory=dict)
 
@@ -63,24 +64,34 @@ def checked_path(weights: ShippedWeights) -> Path:
 
 
 def add_to_zoo(
-    weights_file: Path, model: str, scale: int, recipe: str, steps: int,
-    datasets: tuple[str, ...] = ("Set5", "Set14", "BSD100"),
+    run: Path, recipe_name: str, datasets: tuple[str, ...] = ("Set5", "Set14", "BSD100")
 ) -> ShippedWeights:
-    """Copy trained weights into the zoo, measure them with the evaluation protocol and
-    record file, sha256 and scores in index.json (replacing an older entry)."""
+    """Ship the best weights of a training run folder: copy them into the zoo, measure them
+    with the evaluation protocol, and record file, sha256, scores and training cost in
+    index.json (replacing an older entry for the same model and scale)."""
+    import csv
     import shutil
 
     from superres.evaluation import evaluate
+    from superres.train.recipe import load_recipe
     from superres.upscaler import load
 
-    upscaler = load(model, scale, weights=weights_file)
+    recipe = load_recipe(run / "recipe.yaml")
+    weights_file = run / "best.safetensors"
+    with open(run / "log.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["val_psnr"]]
+    best = max(rows, key=lambda r: float(r["val_psnr"]))
+    upscaler = load(recipe.model, recipe.scale, weights=weights_file)
     scores = {r.dataset: [round(r.psnr, 4), round(r.ssim, 5)]
               for r in evaluate(upscaler, datasets, progress=False)}
-    target = ZOO / f"{model}_x{scale}.safetensors"
+    target = ZOO / f"{recipe.model}_x{recipe.scale}.safetensors"
     shutil.copyfile(weights_file, target)
-    entry = ShippedWeights(model=model, scale=scale, file=target.name,
-                           sha256=file_digest(target), recipe=recipe, steps=steps, scores=scores)
-    entries = [w for w in shipped_weights() if (w.model, w.scale) != (model, scale)]
+    entry = ShippedWeights(
+        model=recipe.model, scale=recipe.scale, file=target.name, sha256=file_digest(target),
+        recipe=recipe_name, steps=int(best["step"]),
+        train_hours=round(float(best["seconds"]) / 3600, 2), scores=scores,
+    )
+    entries = [w for w in shipped_weights() if (w.model, w.scale) != (entry.model, entry.scale)]
     entries = sorted([*entries, entry], key=lambda w: (w.model, w.scale))
     index = json.dumps([dataclasses.asdict(w) for w in entries], indent=1)
     (ZOO / "index.json").write_text(index + "\n")
