@@ -105,8 +105,8 @@ def card(spec: ModelSpec) -> str:
         lines.append("")
     for scale, weights in sorted(shipped.items()):
         lines.append(f"Shipped x{scale}: `{weights.file}` (sha256 {weights.sha256[:16]}...), "
-                     f"recipe `{weights.recipe}`, {weights.steps} steps, {weights.train_hours} h of "
-                     "training on one CPU thread.")
+                     f"recipe `{weights.recipe}`, {weights.steps} steps, "
+                     f"{weights.train_hours} h of training on one CPU thread.")
     if not shipped and spec.learned:
         lines.append("No weights are shipped yet: `superres upscale`/`eval` refuse this model "
                      "unless given `--weights FILE`.")
