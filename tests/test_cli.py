@@ -147,3 +147,9 @@ def test_every_subcommand_explains_its_options():
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--help"])
         assert exit_info.value.code == 0
+
+
+def test_a_learned_model_without_weights_exits_3_and_names_a_recipe(capsys):
+    assert main(["upscale", "--sample", "-m", "vdsr", "-s", "2"]) == EXIT_MISSING
+    err = capsys.readouterr().err
+    assert "superres train vdsr_x2_paper" in err and "Traceback" not in err

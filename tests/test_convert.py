@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import superres
 from superres.models.convert import (
     LAYOUTS,
     RELEASED,
@@ -311,3 +312,20 @@ def test_release_table_is_consistent():
             assert len(release.sha256) == 64
     assert {(r.model, r.scale) for r in RELEASED} == {
         (name, scale) for name, spec in SPECS.items() for scale in spec.scales}
+
+
+def test_convert_command_turns_an_official_checkpoint_into_usable_weights(tmp_path, capsys):
+    from superres.cli import EXIT_FAILED, EXIT_OK, main
+
+    model = superres.build("edsr-baseline", 2)
+    torch.save(edsr_pytorch(model.state_dict()), tmp_path / "edsr_baseline_x2.pt")
+    out = tmp_path / "edsr.safetensors"
+    args = ["convert", str(tmp_path / "edsr_baseline_x2.pt"), "-m", "edsr-baseline", "-s", "2"]
+    assert main([*args, "-o", str(out)]) == EXIT_OK
+    up = superres.load("edsr-baseline", 2, weights=out)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(up.model(x), model.eval()(x))
+    args[-1] = "4"
+    assert main([*args, "-o", str(tmp_path / "x4.safetensors")]) == EXIT_FAILED
+    assert "x2" in capsys.readouterr().err

@@ -252,6 +252,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- convert
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from superres.models import get_model
+    from superres.models.convert import load_released
+    from superres.train.checkpoint import save_weights
+
+    try:
+        get_model(args.model).check_scale(args.scale)
+    except (KeyError, ValueError) as err:
+        raise UsageError(str(err).strip("'\"")) from err
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"no checkpoint file {args.checkpoint}")
+    try:
+        model = load_released(args.checkpoint, args.model, args.scale)
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_FAILED
+    out = save_weights(model, Path(args.output), {"model": args.model, "scale": str(args.scale),
+                                                   "converted_from": Path(args.checkpoint).name})
+    print(f"wrote {out}; use it with -m {args.model} -s {args.scale} --weights {out}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -330,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
+
+    co = sub.add_parser("convert", help="convert an authors' checkpoint to superres weights",
+                        epilog=_EPILOG,
+                        description="Map a released checkpoint (EDSR-PyTorch, RCAN, RDN or "
+                                    "BasicSR layout) onto a superres model and save it as "
+                                    "safetensors. Checkpoints are read without unpickling.")
+    co.add_argument("checkpoint", metavar="CHECKPOINT", help=".pt/.pth or .safetensors file")
+    co.add_argument("-m", "--model", required=True, help="superres model name, e.g. edsr")
+    co.add_argument("-s", "--scale", type=int, required=True, help="the checkpoint's scale")
+    co.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    co.set_defaults(func=_cmd_convert)
 
     da = sub.add_parser("datasets", help="list, verify or download datasets", epilog=_EPILOG,
                         description="Datasets live in $SUPERRES_DATA (one folder per set).")

@@ -167,10 +167,7 @@ def load(
     elif spec.learned:
         shipped = find_weights(spec.name, scale)
         if shipped is None:
-            raise WeightsNotFoundError(
-                f"{spec.name} x{scale} has no shipped weights: train it with `superres train "
-                f"{spec.name}_x{scale}` and pass --weights RUN/best.safetensors"
-            )
+            raise WeightsNotFoundError(_no_weights_message(spec.name, scale))
         load_weights(model, checked_path(shipped))
     model.eval()
     if tile:
@@ -179,3 +176,15 @@ def load(
         model = SelfEnsemble(model)
     device = torch.device(device)
     return Upscaler(spec=spec, scale=scale, model=model.to(device), device=device)
+
+
+def _no_weights_message(name: str, scale: int) -> str:
+    """Say that a learned model has no weights, and how to get some."""
+    from superres.train.recipe import load_recipe, shipped_recipes
+
+    recipes = [recipe_name for recipe_name, path in shipped_recipes().items()
+               if (load_recipe(path).model, load_recipe(path).scale) == (name, scale)]
+    how = (f"train it (`superres train {recipes[0]}`)" if recipes
+           else "train it with a recipe of your own")
+    return (f"{name} x{scale} has no shipped weights: {how}, or convert the authors' "
+            f"checkpoint (`superres convert`), and pass --weights FILE.safetensors")
