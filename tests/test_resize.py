@@ -91,3 +91,13 @@ def test_bad_arguments_are_clear_errors():
         imresize(np.zeros((4, 4)), -1)
     with pytest.raises(ValueError, match="floating-point"):
         imresize(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), 2)
+
+
+@pytest.mark.parametrize("kernel", ["cubic", "bilinear", "lanczos2", "lanczos3", "nearest"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("size", [(3, 4), (7, 5), (16, 11)])
+def test_polyphase_upsampling_equals_imresize(kernel, scale, size):
+    from superres.nn.interpolation import Interpolate
+
+    x = torch.rand(2, 3, *size, dtype=torch.float64)
+    torch.testing.assert_close(Interpolate(scale, kernel)(x), imresize(x, scale, kernel=kernel))
