@@ -115,7 +115,7 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 
 
 def test_a_learned_model_without_weights_says_how_to_get_them():
-    with pytest.raises(WeightsNotFoundError, match="superres train srcnn-915_x2"):
+    with pytest.raises(WeightsNotFoundError, match="srcnn-915 x2 has no shipped weights"):
         superres.load("srcnn-915", 2)
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
         superres.load("fsrcnn", 3, weights="no/such/file.safetensors")

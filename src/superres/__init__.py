@@ -37,13 +37,15 @@ def load(
     *,
     tile: int | None = None,
     tta: bool = False,
+    backend: str = "torch",
 ) -> Upscaler:
     """A registered model built for `scale`, with its shipped weights (or `weights`, a
     safetensors file), ready to `.upscale(image)`; `tile` bounds memory on large images
-    (blended tiles of that many LR pixels), `tta` averages the 8 flips/rotations."""
+    (blended tiles of that many LR pixels), `tta` averages the 8 flips/rotations, and
+    `backend="onnx"` runs the model through ONNX Runtime."""
     from superres.upscaler import load as _load
 
-    return _load(name, scale, device, weights, tile=tile, tta=tta)
+    return _load(name, scale, device, weights, tile=tile, tta=tta, backend=backend)
 
 
 def build(name: str, scale: int) -> nn.Module:

@@ -58,7 +58,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
     upscaler = _load(args.model, args.scale, args.device, args.weights,
-                     tile=args.tile or None, tta=args.tta)
+                     tile=args.tile or None, tta=args.tta, backend=args.backend)
     name = upscaler.name
     paths, failures = collect_inputs(args.inputs)
     jobs = [(path, lambda path=path: read_image(path)) for path in paths]
@@ -123,7 +123,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 message = str(err).strip("'\"")
                 raise UsageError(f"{message}; or give a folder of HR images") from err
     for scale in args.scales:
-        upscaler = _load(args.model, scale, args.device, args.weights, tta=args.tta)
+        upscaler = _load(args.model, scale, args.device, args.weights, tta=args.tta,
+                         backend=args.backend)
         results = evaluate(
             upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet
         )
@@ -277,6 +278,22 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- export
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from superres.export import export_onnx
+
+    upscaler = _load(args.model, args.scale, "cpu", args.weights)
+    channels = {"y": 1, "rgb": 3, "any": None}[upscaler.color]
+    path = export_onnx(upscaler.model, channels, Path(args.output))
+    layout = f"{channels} channel(s)" if channels else "any number of channels"
+    print(f"wrote {path}: input 'lr' N x C x H x W float in [0, 1] with {layout} "
+          f"({'BT.601 Y' if upscaler.color == 'y' else 'RGB or gray'}), any H and W; "
+          f"output 'sr' x{args.scale}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -307,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tta", action="store_true",
                     help="self-ensemble: average the 8 flips/rotations (8x slower, a little "
                          "sharper)")
+    up.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                    help="run the model with PyTorch (default) or ONNX Runtime")
     up.add_argument("--format", choices=["png", "jpg", "bmp", "tif", "webp"],
                     help="write this format instead of the input's")
     up.add_argument("--sample", action="store_true",
@@ -332,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ev.add_argument("--tta", action="store_true",
                     help="self-ensemble (the papers' '+' models; not the standard protocol)")
+    ev.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                    help="run the model with PyTorch (default) or ONNX Runtime")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
     ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
     ev.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -355,6 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
+
+    ex = sub.add_parser("export", help="export a model to ONNX (dynamic image size)",
+                        epilog=_EPILOG,
+                        description="Write the model as ONNX with dynamic batch, height and "
+                                    "width (needs `pip install superres[onnx]`).")
+    ex.add_argument("-m", "--model", required=True, help="model name")
+    ex.add_argument("-s", "--scale", type=int, required=True, help="scale")
+    ex.add_argument("-o", "--output", required=True, help="output .onnx file")
+    ex.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
+    ex.set_defaults(func=_cmd_export)
 
     co = sub.add_parser("convert", help="convert an authors' checkpoint to superres weights",
                         epilog=_EPILOG,

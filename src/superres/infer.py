@@ -76,7 +76,7 @@ def _profile(
 _MAX_PAD = 32  # LR pixels of context per tile edge; deeper models rely on the blend beyond it
 
 
-def _default_pad(model: nn.Module, channels: int) -> int:
+def default_pad(model: nn.Module, channels: int) -> int:
     """Context per tile edge: the receptive-field radius, measured for small models; deep
     models (over a million parameters) see further than any affordable pad, so take the cap."""
     if sum(p.numel() for p in model.parameters()) > 1_000_000:
@@ -100,7 +100,7 @@ class Tiled(Wrapper):
     ) -> None:
         super().__init__(model)
         if pad is None:
-            pad = _default_pad(model, channels)
+            pad = default_pad(model, channels)
         if tile <= 2 * pad + blend:
             raise ValueError(f"tile {tile} must exceed 2 * pad + blend = {2 * pad + blend}")
         self.scale, self.tile, self.pad, self.blend = scale, tile, pad, blend

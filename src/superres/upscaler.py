@@ -18,7 +18,7 @@ from torch import nn
 
 from superres.color import rgb_to_ycbcr, ycbcr_to_rgb
 from superres.degrade import to_uint
-from superres.infer import SelfEnsemble, Tiled
+from superres.infer import SelfEnsemble, Tiled, default_pad
 from superres.io import Picture, from_pil, to_pil
 from superres.models.registry import Color, ModelSpec
 from superres.resize import imresize
@@ -146,12 +146,14 @@ def load(
     *,
     tile: int | None = None,
     tta: bool = False,
+    backend: str = "torch",
 ) -> Upscaler:
     """Build a registered model for `scale` with its shipped weights (or `weights`, a
     safetensors file), ready to upscale. Learned models without weights are refused.
 
     `tile`: run images larger than `tile` LR pixels in blended tiles (bounded memory);
-    `tta`: x8 geometric self-ensemble.
+    `tta`: x8 geometric self-ensemble; `backend="onnx"`: run through ONNX Runtime (the
+    model is exported once and cached).
     """
     from superres.models import get_model
     from superres.train.checkpoint import load_weights
@@ -170,8 +172,16 @@ def load(
             raise WeightsNotFoundError(_no_weights_message(spec.name, scale))
         load_weights(model, checked_path(shipped))
     model.eval()
+    channels = {"y": 1, "rgb": 3, "any": None}[spec.color]
+    pad = default_pad(model, channels or 1) if tile else None
+    if backend == "onnx":
+        from superres.export import OnnxRuntimeModel, cached_export
+
+        model = OnnxRuntimeModel(cached_export(model, channels, f"{spec.name}_x{scale}"))
+    elif backend != "torch":
+        raise ValueError(f"backend must be torch or onnx, not {backend!r}")
     if tile:
-        model = Tiled(model, scale, tile, channels=3 if spec.color == "rgb" else 1)
+        model = Tiled(model, scale, tile, pad=pad)
     if tta:
         model = SelfEnsemble(model)
     device = torch.device(device)
