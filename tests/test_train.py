@@ -193,3 +193,10 @@ def test_shipping_a_run_records_its_measured_scores_and_cost(image_folder, tmp_p
             superres.load("fsrcnn-s", 2)
     finally:
         zoo.shipped_weights.cache_clear()
+
+
+def test_resuming_with_another_recipe_is_refused(image_folder, tmp_path):
+    train(_recipe(image_folder), tmp_path / "run", max_steps=3, progress=False)
+    with pytest.raises(ValueError, match=r"differs .* in loss"):
+        train(_recipe(image_folder, loss="l1"), tmp_path / "run", resume=True, max_steps=6,
+              progress=False)

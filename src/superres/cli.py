@@ -246,7 +246,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(recipe, out, resume=args.resume, max_steps=args.max_steps,
                        progress=not args.quiet, threads=args.threads)
-    except FileExistsError as err:
+    except (FileExistsError, ValueError) as err:
         raise UsageError(str(err)) from err
     print(f"{result.steps} steps in {result.out}; best {recipe.validate_on} PSNR "
           f"{result.best_psnr:.3f} dB at step {result.best_step} (best.safetensors)")

@@ -128,6 +128,7 @@ def train(
 
     step, best_psnr, best_step = 0, -math.inf, -1
     if resume:
+        _check_same_recipe(recipe, out / "recipe.yaml")
         state = load_checkpoint(last)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -197,6 +198,21 @@ def train(
             }, last)
     bar.close()
     return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+
+
+def _check_same_recipe(recipe: Recipe, recorded: Path) -> None:
+    """A resumed run must continue the recipe it started with; to change it on purpose,
+    edit RUN/recipe.yaml and resume from that file."""
+    from superres.train.recipe import load_recipe
+
+    before = load_recipe(recorded).to_dict()
+    now = recipe.to_dict()
+    changed = sorted(key for key in now if now[key] != before.get(key))
+    if changed:
+        raise ValueError(
+            f"--resume with a recipe that differs from {recorded} in {', '.join(changed)}; "
+            f"to change the run on purpose, edit {recorded} and resume from it"
+        )
 
 
 def _init_path(init: str) -> Path:
