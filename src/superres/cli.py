@@ -257,8 +257,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from superres.models import get_model
-    from superres.models.convert import load_released
+    from superres.models import convert, convert_gan, get_model
     from superres.train.checkpoint import save_weights
 
     try:
@@ -268,7 +267,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"no checkpoint file {args.checkpoint}")
     try:
-        model = load_released(args.checkpoint, args.model, args.scale)
+        converter = convert_gan if args.model in convert_gan.SPECS else convert
+        model = converter.load_released(args.checkpoint, args.model, args.scale)
     except ValueError as err:
         _error(str(err))
         return EXIT_FAILED
@@ -389,9 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     co = sub.add_parser("convert", help="convert an authors' checkpoint to superres weights",
                         epilog=_EPILOG,
-                        description="Map a released checkpoint (EDSR-PyTorch, RCAN, RDN or "
-                                    "BasicSR layout) onto a superres model and save it as "
-                                    "safetensors. Checkpoints are read without unpickling.")
+                        description="Map a released checkpoint onto a superres model and save "
+                                    "it as safetensors: EDSR-PyTorch (EDSR, RCAN, RDN), "
+                                    "RDN-pytorch, BasicSR, ESRGAN (both layouts), Real-ESRGAN "
+                                    "SRVGG, SRGAN-PyTorch. Checkpoints are read without "
+                                    "unpickling.")
     co.add_argument("checkpoint", metavar="CHECKPOINT", help=".pt/.pth or .safetensors file")
     co.add_argument("-m", "--model", required=True, help="superres model name, e.g. edsr")
     co.add_argument("-s", "--scale", type=int, required=True, help="the checkpoint's scale")

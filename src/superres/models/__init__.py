@@ -6,6 +6,7 @@ from superres.models.dbpn import DBPN
 from superres.models.drcn import DRCN
 from superres.models.edsr import EDSR, EDSR_BASELINE
 from superres.models.espcn import ESPCN
+from superres.models.esrgan import ESRGAN, RRDB, SRVGG
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
 from superres.models.interpolation import BICUBIC, BILINEAR, LANCZOS, NEAREST
 from superres.models.lapsrn import LAPSRN, MS_LAPSRN
@@ -14,6 +15,7 @@ from superres.models.rdn import RDN
 from superres.models.registry import ModelSpec
 from superres.models.srcnn import SRCNN, SRCNN_915
 from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
+from superres.models.srresnet import SRGAN, SRRESNET
 from superres.models.vdsr import VDSR
 
 MODELS: dict[str, ModelSpec] = {
@@ -24,6 +26,7 @@ MODELS: dict[str, ModelSpec] = {
         VDSR, DRCN, LAPSRN, MS_LAPSRN,  # very deep, recursive, progressive
         SRDENSENET_H, SRDENSENET_HL, SRDENSENET, DBPN,  # dense skips, back-projection
         EDSR_BASELINE, EDSR, RDN, RCAN,  # deep residual, residual-dense, channel attention
+        SRRESNET, SRGAN, RRDB, ESRGAN, SRVGG,  # perceptual SR: SRGAN, ESRGAN, compact GAN
     )
 }
 

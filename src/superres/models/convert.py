@@ -386,10 +386,11 @@ def convert_state_dict(state: Mapping[str, Any], model_name: str, scale: int) ->
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The contents of a .pt/.pth file read with `weights_only=True` (a file holding other
-    Python objects is refused, no code in it runs), or of a safetensors file."""
+    """The contents of a safetensors file, or of any other checkpoint (.pt, .pth, .pth.tar)
+    read with `weights_only=True`: a file holding other Python objects is refused and no
+    code in it runs."""
     path = Path(path)
-    if path.suffix.lower() not in (".pt", ".pth"):
+    if path.suffix.lower() == ".safetensors":
         return load_file(str(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
