@@ -278,6 +278,27 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- interpolate
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from safetensors.torch import load_file, save_file
+
+    from superres.train.adversarial import interpolate_weights
+
+    for path in (args.psnr, args.gan):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no weights file {path}")
+    try:
+        blended = interpolate_weights(load_file(args.psnr), load_file(args.gan), args.alpha)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    save_file(blended, args.output, metadata={"alpha": str(args.alpha)})
+    print(f"wrote {args.output} = {1 - args.alpha:g} x {args.psnr} + {args.alpha:g} x {args.gan}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -386,6 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", required=True, help="output .onnx file")
     ex.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ex.set_defaults(func=_cmd_export)
+
+    it = sub.add_parser("interpolate", help="blend PSNR and GAN weights (ESRGAN)",
+                        epilog=_EPILOG,
+                        description="ESRGAN's network interpolation: (1 - alpha) * PSNR weights "
+                                    "+ alpha * GAN weights of the same architecture, trading "
+                                    "fidelity for texture without retraining.")
+    it.add_argument("psnr", metavar="PSNR_WEIGHTS", help="safetensors of the PSNR-oriented run")
+    it.add_argument("gan", metavar="GAN_WEIGHTS", help="safetensors of the GAN run")
+    it.add_argument("--alpha", type=float, default=0.8, help="weight of the GAN weights "
+                                                             "(default 0.8, as in ESRGAN)")
+    it.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    it.set_defaults(func=_cmd_interpolate)
 
     co = sub.add_parser("convert", help="convert an authors' checkpoint to superres weights",
                         epilog=_EPILOG,

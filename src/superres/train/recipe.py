@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 import yaml
 
@@ -45,6 +45,25 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Adversarial:
+    """The GAN stage (SRGAN, ESRGAN): discriminator, its optimiser, and G's loss weights.
+
+    ESRGAN's defaults: RaGAN at 5e-3, L1 pixel loss at 1e-2, VGG19 conv5_4 (before the
+    ReLU) L1 content loss at 1, Adam 1e-4 (0.9, 0.999) for both networks.
+    """
+
+    discriminator: str = "esrgan"  # "srgan" (96 px patches) or "esrgan" (VGG-128)
+    gan_loss: str = "ragan"  # vanilla | lsgan | hinge | ragan
+    weight: float = 5e-3
+    pixel_weight: float = 1e-2  # of the recipe's `loss`
+    perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
+    perceptual_criterion: str = "l1"
+    perceptual_weight: float = 1.0
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything that defines a training run."""
 
@@ -66,6 +85,7 @@ class Recipe:
     checkpoint_every: int = 1000
     init: str | None = None  # weights to start from (safetensors), e.g. FSRCNN's x3 model
     trainable: tuple[str, ...] = ()  # parameter-name prefixes to train; empty: all
+    gan: Adversarial | None = None  # the GAN stage; start it from a PSNR run with `init`
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -97,9 +117,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
         )
     kwargs = {}
     for key, value in values.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            value = _build(hint, value, f"{where}.{key}")
+        nested = [t for t in (hints[key], *get_args(hints[key])) if dataclasses.is_dataclass(t)]
+        if nested and value is not None:
+            value = _build(nested[0], value, f"{where}.{key}")
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value

@@ -26,7 +26,7 @@ from superres.train.checkpoint import load_checkpoint, load_weights, save_checkp
 from superres.train.recipe import Recipe
 from superres.upscaler import Upscaler
 
-LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "val_ssim", "seconds"]
+LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "val_ssim", "seconds", "d_loss"]
 
 
 def learning_rate(recipe: Recipe, step: int) -> float:
@@ -125,8 +125,14 @@ def train(
     sampler = PatchSampler(pairs, recipe.scale, recipe.data.patch, recipe.data.batch,
                            recipe.data.augment, recipe.seed)
     loss_fn = pixel_loss(recipe.loss)
+    stage = None
+    if recipe.gan:
+        from superres.train.adversarial import AdversarialStage
 
-    step, best_psnr, best_step = 0, -math.inf, -1
+        stage = AdversarialStage(recipe.gan, recipe.data.patch * recipe.scale, recipe.loss,
+                                 recipe.optimizer.lr)
+
+    step, best_psnr, best_step, elapsed = 0, -math.inf, -1, 0.0
     if resume:
         _check_same_recipe(recipe, out / "recipe.yaml")
         state = load_checkpoint(last)
@@ -136,7 +142,10 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         if ema:
             ema.shadow = state["ema"]
+        if stage:
+            stage.load_state_dict(state["adversarial"])
         step, best_psnr, best_step = state["step"], state["best_psnr"], state["best_step"]
+        elapsed = state.get("seconds", 0.0)
         _truncate_log(out / "log.csv", step)
     else:
         (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
@@ -144,7 +153,9 @@ def train(
 
     total = min(recipe.schedule.steps, max_steps) if max_steps else recipe.schedule.steps
     eval_model = spec.build(recipe.scale).eval()
-    running, count, started = 0.0, 0, time.perf_counter()
+    # Training time carries over a resume, so the log tells what a model really cost.
+    started = time.perf_counter() - elapsed
+    running, count = 0.0, 0
     bar = tqdm(total=total, initial=step, desc=f"{spec.name} x{recipe.scale}", unit="step",
                disable=not progress, dynamic_ncols=True)
     model.train()
@@ -153,7 +164,9 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr_base * group["multiplier"]
         lr_batch, hr_batch = sampler.next_batch()
-        if hasattr(model, "training_loss"):  # multi-output models: DRCN, LapSRN
+        if stage:  # GAN stage: D steps inside, G gets pixel + perceptual + adversarial
+            loss = stage.generator_loss(model(lr_batch), hr_batch, lr_base)
+        elif hasattr(model, "training_loss"):  # multi-output models: DRCN, LapSRN
             loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
         else:
             loss = loss_fn(model(lr_batch), hr_batch)
@@ -175,7 +188,8 @@ def train(
         validate = step % recipe.validate_every == 0 or step == total
         if validate or step % recipe.checkpoint_every == 0:
             row = {"step": step, "loss": running / count, "lr": lr_base,
-                   "seconds": round(time.perf_counter() - started, 1)}
+                   "seconds": round(time.perf_counter() - started, 1),
+                   "d_loss": round(stage.last_d_loss, 6) if stage else ""}
             running, count = 0.0, 0
             if validate:
                 eval_model.load_state_dict(ema.shadow if ema else model.state_dict())
@@ -185,15 +199,18 @@ def train(
                 )
                 row.update(val_psnr=round(score.psnr, 4), val_ssim=round(score.ssim, 5))
                 bar.set_postfix(loss=f"{row['loss']:.2e}", psnr=f"{score.psnr:.3f}")
+                meta = _metadata(recipe, step, score.psnr)
+                save_weights(eval_model, out / "latest.safetensors", meta)  # GAN runs ship these
                 if score.psnr > best_psnr:
                     best_psnr, best_step = score.psnr, step
-                    meta = _metadata(recipe, step, score.psnr)
                     save_weights(eval_model, out / "best.safetensors", meta)
             _append_log(out / "log.csv", row)
             save_checkpoint({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "ema": ema.shadow if ema else None, "step": step,
+                "adversarial": stage.state_dict() if stage else None,
+                "seconds": time.perf_counter() - started,
                 "best_psnr": best_psnr, "best_step": best_step,
             }, last)
     bar.close()
