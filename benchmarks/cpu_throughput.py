@@ -1,0 +1,130 @@
+"""CPU throughput of superres against OpenCV's dnn_superres pipeline and the arithmetic bound.
+
+    python benchmarks/cpu_throughput.py [--size 512] [--repeats 5] [--threads N]
+
+For FSRCNN and ESPCN at x2/x3/x4 on a size x size RGB input, prints megapixels of output
+per second for:
+  - superres (PyTorch): `superres.load(...).upscale(uint8 array)`, the whole user path
+    (BT.601 Y through the network, chroma by bicubic, back to uint8);
+  - superres (ONNX Runtime): the same path with `backend="onnx"`;
+  - OpenCV: what `cv2.dnn_superres` does for these models (YCrCb, the network on Y through
+    `cv2.dnn`, chroma by `cv2.resize` INTER_CUBIC, back to BGR), on the same architecture
+    exported to ONNX: the authors' .pb files are not needed for the arithmetic, which is the
+    same for any weights;
+and the arithmetic lower bound: the model's FLOPs divided by this machine's measured
+float32 matmul FLOP/s. All in one run, so the ratios compare like with like.
+
+OpenCV is not a superres dependency: `pip install opencv-python-headless` in the
+environment that runs this script (it is skipped, saying so, when cv2 is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import superres
+from superres.export import OnnxRuntimeModel, cached_export, export_onnx
+from superres.models import get_model
+from superres.upscaler import Upscaler
+
+MODELS = [("fsrcnn", s) for s in (2, 3, 4)] + [("espcn", s) for s in (2, 3, 4)]
+
+
+def best_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median of `repeats` timed runs after one warm-up run."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_flops_per_second(repeats: int) -> float:
+    a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
+    return 2 * 1024**3 / best_seconds(lambda: a @ b, repeats * 4)
+
+
+def model_flops(model: torch.nn.Module, size: int) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.rand(1, 1, size, size))
+    return counter.get_total_flops()
+
+
+def opencv_pipeline(onnx_path: Path, scale: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    try:
+        import cv2
+    except ImportError:
+        return None
+    net = cv2.dnn.readNetFromONNX(str(onnx_path))
+
+    def upscale(bgr: np.ndarray) -> np.ndarray:  # mirrors dnn_superres's Y-channel path
+        ycrcb = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)
+        y = ycrcb[..., 0].astype(np.float32) / 255.0
+        net.setInput(y[None, None])
+        sr_y = np.clip(net.forward()[0, 0] * 255.0, 0, 255).astype(np.uint8)
+        height, width = sr_y.shape
+        chroma = cv2.resize(ycrcb[..., 1:], (width, height), interpolation=cv2.INTER_CUBIC)
+        return cv2.cvtColor(np.dstack([sr_y, chroma]), cv2.COLOR_YCrCb2BGR)
+
+    return upscale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(args.threads)
+        opencv_version = cv2.__version__
+    except ImportError:
+        opencv_version = None
+    image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
+    peak = matmul_flops_per_second(args.repeats)
+    print(f"{args.size}x{args.size} RGB input, {args.threads} threads, float32 matmul "
+          f"{peak / 1e9:.1f} GFLOP/s, OpenCV {opencv_version or 'not installed'}")
+    print("| model | output MP/s: superres torch | superres onnx | OpenCV dnn | torch / OpenCV "
+          "| bound MP/s | torch / bound |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, scale in MODELS:
+            megapixels = (args.size * scale) ** 2 / 1e6
+            model = superres.build(name, scale).eval()
+            torch_up = _upscaler(name, scale, model, "torch")
+            onnx_up = _upscaler(name, scale, model, "onnx")
+            t_torch = best_seconds(lambda up=torch_up: up.upscale(image), args.repeats)
+            t_onnx = best_seconds(lambda up=onnx_up: up.upscale(image), args.repeats)
+            path = export_onnx(model, 1, Path(folder) / f"{name}_x{scale}.onnx")
+            cv_up = opencv_pipeline(path, scale)
+            t_cv = (best_seconds(lambda up=cv_up: up(image), args.repeats) if cv_up
+                    else float("nan"))
+            t_bound = model_flops(model, args.size) / peak
+            print(f"| {name} x{scale} | {megapixels / t_torch:.1f} | {megapixels / t_onnx:.1f} | "
+                  f"{megapixels / t_cv:.1f} | {t_cv / t_torch:.2f} | {megapixels / t_bound:.1f} "
+                  f"| {t_bound / t_torch:.2f} |")
+
+
+def _upscaler(name: str, scale: int, model: torch.nn.Module, backend: str) -> Upscaler:
+    """An upscaler over this model's (random) weights: the arithmetic of the shipped one."""
+    if backend == "onnx":
+        model = OnnxRuntimeModel(cached_export(model, 1, f"bench_{name}_x{scale}"))
+    return Upscaler(get_model(name), scale, model, torch.device("cpu"))
+
+
+if __name__ == "__main__":
+    main()
