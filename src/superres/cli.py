@@ -278,6 +278,38 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- burst
+
+
+def _cmd_burst(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from superres.burst import upscale_burst
+    from superres.degrade import to_uint
+    from superres.io import ImageReadError, Picture, collect_inputs, read_image, write_image
+
+    paths, missing = collect_inputs(args.frames)
+    if missing:
+        raise FileNotFoundError("; ".join(str(m) for m in missing))
+    if len(paths) < 2:
+        raise UsageError("a burst needs at least two frames")
+    try:
+        frames = [read_image(p).pixels for p in paths]
+    except ImageReadError as err:
+        _error(str(err))
+        return EXIT_FAILED
+    if len({(f.shape, f.dtype) for f in frames}) != 1:
+        raise UsageError("all frames must have the same size, channels and bit depth")
+    try:
+        result = upscale_burst(np.stack(frames), args.scale, args.method,
+                               rotation=args.rotation, psf_sigma=args.psf_sigma)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    out = write_image(Path(args.output), Picture(to_uint(result, frames[0].dtype), None))
+    print(f"wrote {out}: {len(frames)} frames x{args.scale} with {args.method}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- interpolate
 
 
@@ -407,6 +439,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", required=True, help="output .onnx file")
     ex.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ex.set_defaults(func=_cmd_export)
+
+    from superres.burst import METHODS
+
+    bu = sub.add_parser("burst", help="multi-frame SR from several shifted shots",
+                        epilog=_EPILOG,
+                        description="Reconstruction-based SR from a burst of frames of one "
+                                    "scene: sub-pixel registration (phase correlation refined), "
+                                    "then reconstruction by the chosen method.")
+    bu.add_argument("frames", nargs="+", metavar="FRAME", help="frames (files, folder or glob); "
+                                                                "the first is the reference")
+    bu.add_argument("-s", "--scale", type=int, default=2, help="upscaling factor (default 2)")
+    bu.add_argument("-m", "--method", choices=list(METHODS), default="map-btv",
+                    help="reconstruction method (default map-btv)")
+    bu.add_argument("-o", "--output", required=True, help="output image file")
+    bu.add_argument("--rotation", action="store_true", help="also estimate small rotations")
+    bu.add_argument("--psf-sigma", type=float, default=0.0,
+                    help="std of a known Gaussian camera blur, in HR pixels (default 0)")
+    bu.set_defaults(func=_cmd_burst)
 
     it = sub.add_parser("interpolate", help="blend PSNR and GAN weights (ESRGAN)",
                         epilog=_EPILOG,
