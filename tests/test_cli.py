@@ -153,3 +153,11 @@ def test_a_learned_model_without_weights_exits_3_and_names_a_recipe(capsys):
     assert main(["upscale", "--sample", "-m", "vdsr", "-s", "2"]) == EXIT_MISSING
     err = capsys.readouterr().err
     assert "superres train vdsr_x2_paper" in err and "Traceback" not in err
+
+
+def test_models_that_learn_at_test_time_take_a_budget_and_refuse_tta(tmp_path, capsys):
+    out = tmp_path / "z.png"
+    args = ["upscale", "--sample", "-m", "zssr", "-s", "2", "-o", str(out), "-q"]
+    assert main([*args, "--budget", "2"]) == EXIT_OK and Image.open(out).size == (384, 256)
+    assert main([*args, "--tta", "--overwrite"]) == EXIT_USAGE
+    assert "learns from each input" in capsys.readouterr().err

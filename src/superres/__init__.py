@@ -38,14 +38,17 @@ def load(
     tile: int | None = None,
     tta: bool = False,
     backend: str = "torch",
+    budget: float | None = None,
 ) -> Upscaler:
     """A registered model built for `scale`, with its shipped weights (or `weights`, a
     safetensors file), ready to `.upscale(image)`; `tile` bounds memory on large images
     (blended tiles of that many LR pixels), `tta` averages the 8 flips/rotations, and
-    `backend="onnx"` runs the model through ONNX Runtime."""
+    `backend="onnx"` runs the model through ONNX Runtime; `budget` caps the seconds per
+    image of models that learn at test time (ZSSR, DIP)."""
     from superres.upscaler import load as _load
 
-    return _load(name, scale, device, weights, tile=tile, tta=tta, backend=backend)
+    return _load(name, scale, device, weights, tile=tile, tta=tta, backend=backend,
+                 budget=budget)
 
 
 def build(name: str, scale: int) -> nn.Module:

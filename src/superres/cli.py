@@ -58,7 +58,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
     upscaler = _load(args.model, args.scale, args.device, args.weights,
-                     tile=args.tile or None, tta=args.tta, backend=args.backend)
+                     tile=args.tile or None, tta=args.tta, backend=args.backend,
+                     budget=args.budget)
     name = upscaler.name
     paths, failures = collect_inputs(args.inputs)
     jobs = [(path, lambda path=path: read_image(path)) for path in paths]
@@ -124,7 +125,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 raise UsageError(f"{message}; or give a folder of HR images") from err
     for scale in args.scales:
         upscaler = _load(args.model, scale, args.device, args.weights, tta=args.tta,
-                         backend=args.backend)
+                         backend=args.backend, budget=args.budget)
         results = evaluate(
             upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet
         )
@@ -377,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tta", action="store_true",
                     help="self-ensemble: average the 8 flips/rotations (8x slower, a little "
                          "sharper)")
+    up.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="seconds per image for models that learn at test time (zssr, dip)")
     up.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                     help="run the model with PyTorch (default) or ONNX Runtime")
     up.add_argument("--format", choices=["png", "jpg", "bmp", "tif", "webp"],
@@ -404,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ev.add_argument("--tta", action="store_true",
                     help="self-ensemble (the papers' '+' models; not the standard protocol)")
+    ev.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="seconds per image for models that learn at test time (zssr, dip)")
     ev.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                     help="run the model with PyTorch (default) or ONNX Runtime")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")

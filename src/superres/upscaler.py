@@ -147,13 +147,15 @@ def load(
     tile: int | None = None,
     tta: bool = False,
     backend: str = "torch",
+    budget: float | None = None,
 ) -> Upscaler:
     """Build a registered model for `scale` with its shipped weights (or `weights`, a
     safetensors file), ready to upscale. Learned models without weights are refused.
 
     `tile`: run images larger than `tile` LR pixels in blended tiles (bounded memory);
     `tta`: x8 geometric self-ensemble; `backend="onnx"`: run through ONNX Runtime (the
-    model is exported once and cached).
+    model is exported once and cached); `budget`: seconds per image for models that train
+    at test time (ZSSR, DIP).
     """
     from superres.models import get_model
     from superres.train.checkpoint import load_weights
@@ -161,7 +163,14 @@ def load(
 
     spec = get_model(name)
     spec.check_scale(scale)
-    model = spec.build(scale)
+    if spec.trains_at_test_time:
+        if tta or backend != "torch":
+            raise ValueError(f"{spec.name} learns from each input at test time: it has its own "
+                             "self-ensemble and no fixed graph, so --tta and ONNX do not apply")
+        tile = None  # it learns from the whole image's internal statistics
+        model = spec.build(scale, time_budget=budget) if budget else spec.build(scale)
+    else:
+        model = spec.build(scale)
     if weights is not None:
         if not Path(weights).is_file():
             raise WeightsNotFoundError(f"weights file {weights} does not exist")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from superres.models.dbpn import DBPN
+from superres.models.dip import DIP
 from superres.models.drcn import DRCN
 from superres.models.edsr import EDSR, EDSR_BASELINE
 from superres.models.espcn import ESPCN
@@ -17,6 +18,7 @@ from superres.models.srcnn import SRCNN, SRCNN_915
 from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
 from superres.models.srresnet import SRGAN, SRRESNET
 from superres.models.vdsr import VDSR
+from superres.models.zssr import ZSSR
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -27,6 +29,7 @@ MODELS: dict[str, ModelSpec] = {
         SRDENSENET_H, SRDENSENET_HL, SRDENSENET, DBPN,  # dense skips, back-projection
         EDSR_BASELINE, EDSR, RDN, RCAN,  # deep residual, residual-dense, channel attention
         SRRESNET, SRGAN, RRDB, ESRGAN, SRVGG,  # perceptual SR: SRGAN, ESRGAN, compact GAN
+        ZSSR, DIP,  # unsupervised: learned at test time from the LR image alone
     )
 }
 

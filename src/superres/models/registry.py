@@ -29,7 +29,8 @@ class ModelSpec:
     build: Callable[[int], nn.Module]
     color: Color  # "y": the network sees the Y channel; "any": works on any channel count
     framework: str  # survey framework: interpolation, pre-upsampling, post-upsampling, ...
-    learned: bool = True
+    learned: bool = True  # has weights to ship (False: interpolation, or learns at test time)
+    trains_at_test_time: bool = False  # ZSSR, DIP: optimised on each input image
     reference: Reference = field(default_factory=dict)
 
     def check_scale(self, scale: int) -> None:
