@@ -10,16 +10,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from superres.models.convert import read_checkpoint
+from superres.models.convert import check_release, load_released, read_checkpoint
 from superres.models.convert_gan import (
     LAYOUTS,
     RELEASED,
     SPECS,
-    check_release,
     convert_for,
     convert_state_dict,
     describe,
-    load_released,
     model_for,
 )
 from superres.models.discriminators import esrgan_discriminator, srgan_discriminator

@@ -258,7 +258,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from superres.models import convert, convert_gan, get_model
+    from superres.models import get_model
+    from superres.models.convert import load_released
     from superres.train.checkpoint import save_weights
 
     try:
@@ -268,8 +269,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"no checkpoint file {args.checkpoint}")
     try:
-        converter = convert_gan if args.model in convert_gan.SPECS else convert
-        model = converter.load_released(args.checkpoint, args.model, args.scale)
+        model = load_released(args.checkpoint, args.model, args.scale)
     except ValueError as err:
         _error(str(err))
         return EXIT_FAILED

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import pickle
 import re
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,16 +357,9 @@ def convert_for(state: Mapping[str, Any], target: nn.Module, what: str = "the mo
                 ours[f"{name}.{key}"] = value
     differences = _differences(ours, expected, origin, unmapped)
     if found != wanted or differences:
-        if found.family == wanted.family and found.sizes == wanted.sizes:
-            stages = [f"{origin[k]} {_shape(ours[k])}" for k in ours
-                      if k.startswith("upsampler.0.") and k.endswith(".weight")]
-            headline = f"is for x{found.scale} (upsampler {', '.join(stages)})"
-        else:
-            headline = f"holds {found}"
-        raise ValueError(
-            f"this {layout.name} checkpoint {headline}, but {what} is {wanted}"
-            + "".join(f"\n  {line}" for line in differences)
-        )
+        stages = [f"{origin[k]} {_shape(ours[k])}" for k in ours
+                  if k.startswith("upsampler.0.") and k.endswith(".weight")]
+        raise mismatch_error(layout.name, found, wanted, what, ", ".join(stages), differences)
     return {key: ours[key] for key in expected}
 
 
@@ -406,12 +400,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return dict(state)
 
 
-def check_release(path: str | Path) -> ReleasedWeights | None:
-    """The release a file saved under its published name is, after checking its sha256
-    against the published digest (a damaged or substituted file is refused); None for a
-    file under another name, which cannot be checked."""
+def check_release(
+    path: str | Path, releases: Sequence[ReleasedWeights] | None = None
+) -> ReleasedWeights | None:
+    """The release (of `releases`, default every known one) a file saved under its published
+    name is, after checking its sha256 against the published digest (a damaged or
+    substituted file is refused); None for a file under another name, which cannot be
+    checked."""
     path = Path(path)
-    release = next((r for r in RELEASED if r.file == path.name), None)
+    if releases is None:
+        from superres.models import convert_gan
+
+        releases = (*RELEASED, *convert_gan.RELEASED)
+    release = next((r for r in releases if r.file == path.name), None)
     published = (release.sha256 or release.sha256_prefix) if release else None
     if published:
         actual = file_digest(path)
@@ -423,11 +424,29 @@ def check_release(path: str | Path) -> ReleasedWeights | None:
     return release
 
 
+def mismatch_error(
+    layout: str, found: Architecture, wanted: Architecture, what: str, scale_keys: str,
+    differences: list[str],
+) -> ValueError:
+    """The error for a checkpoint that does not fit: what it holds, what was wanted, and
+    which keys and shapes differ."""
+    if found.family == wanted.family and found.sizes == wanted.sizes:
+        headline = f"is for x{found.scale} (upsampler {scale_keys})"
+    else:
+        headline = f"holds {found}"
+    return ValueError(f"this {layout} checkpoint {headline}, but {what} is {wanted}"
+                      + "".join(f"\n  {line}" for line in differences))
+
+
 def load_released(path: str | Path, model_name: str, scale: int) -> nn.Module:
     """`model_name` built for `scale` with the weights of a released checkpoint file, in
-    eval mode; a file under a published name is checked against its digest first."""
+    eval mode; a file under a published name is checked against its digest first. Models
+    of the perceptual family (SRResNet, ESRGAN, SRVGG) go through `convert_gan`."""
+    from superres.models import convert_gan
+
     check_release(path)
-    state = convert_state_dict(read_checkpoint(path), model_name, scale)
-    model = _spec(model_name).build(scale)
+    family = convert_gan if model_name in convert_gan.SPECS else sys.modules[__name__]
+    state = family.convert_state_dict(read_checkpoint(path), model_name, scale)
+    model = family._spec(model_name).build(scale)
     model.load_state_dict(state)
     return model.eval()

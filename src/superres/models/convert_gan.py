@@ -25,13 +25,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from superres.files import file_digest
 from superres.models.convert import (
     Architecture,
     Layout,
@@ -43,7 +41,7 @@ from superres.models.convert import (
     _rename,
     _shape,
     _tensors,
-    read_checkpoint,
+    mismatch_error,
 )
 from superres.models.esrgan import ESRGAN, RRDB, SRVGG, rrdbnet, srvgg
 from superres.models.registry import ModelSpec
@@ -297,14 +295,8 @@ def convert_for(state: Mapping[str, Any], target: nn.Module, what: str = "the mo
     found, wanted = describe(ours, origin), describe(expected)
     differences = _differences(ours, expected, origin, unmapped)
     if found != wanted or differences:
-        if found.family == wanted.family and found.sizes == wanted.sizes:
-            headline = f"is for x{found.scale} (upsampler {_scale_keys(ours, origin)})"
-        else:
-            headline = f"holds {found}"
-        raise ValueError(
-            f"this {layout.name} checkpoint {headline}, but {what} is {wanted}"
-            + "".join(f"\n  {line}" for line in differences)
-        )
+        raise mismatch_error(layout.name, found, wanted, what, _scale_keys(ours, origin),
+                             differences)
     return {key: ours[key] for key in expected}
 
 
@@ -334,26 +326,3 @@ def model_for(state: Mapping[str, Any]) -> tuple[nn.Module, Architecture]:
     model = BUILDERS[found.family](found.scale, **dict(found.sizes))
     model.load_state_dict(convert_for(tensors, model, f"the network it describes, {found}"))
     return model.eval(), found
-
-
-def check_release(path: str | Path) -> ReleasedWeights | None:
-    """The release a file saved under its published name is, after checking its sha256
-    against the published digest prefix (a damaged or substituted file is refused); None
-    for a file under another name."""
-    path = Path(path)
-    release = next((r for r in RELEASED if r.file == path.name), None)
-    published = (release.sha256 or release.sha256_prefix) if release else None
-    if published and not (actual := file_digest(path)).startswith(published):
-        raise ValueError(f"{path.name} has sha256 {actual}, but the published file's starts "
-                         f"with {published}: the download is damaged or not the authors' file")
-    return release
-
-
-def load_released(path: str | Path, model_name: str, scale: int) -> nn.Module:
-    """`model_name` built for `scale` with the weights of a released checkpoint file, in
-    eval mode; a file under a published name is checked against its digest first."""
-    check_release(path)
-    state = convert_state_dict(read_checkpoint(path), model_name, scale)
-    model = _spec(model_name).build(scale)
-    model.load_state_dict(state)
-    return model.eval()
