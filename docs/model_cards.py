@@ -65,12 +65,15 @@ def _progress_lines(spec: ModelSpec) -> list[str]:
             continue
         best = max(rows, key=lambda r: float(r["val_psnr"]))
         last = rows[-1]
+        done = int(last["step"]) >= recipe.schedule.steps
+        status = ("finished" if done else
+                  f"continue with `superres train {log.parent.name} --out "
+                  f"checkpoints/{log.parent.name} --resume`")
         lines.append(
             f"- `checkpoints/{log.parent.name}` (x{recipe.scale}): step {last['step']} of "
             f"{recipe.schedule.steps}, {float(last['seconds']) / 3600:.1f} h of training on "
-            f"one CPU thread so far; best {recipe.validate_on} PSNR {float(best['val_psnr']):.2f}"
-            f" dB at step {best['step']}. Continue with `superres train {log.parent.name} "
-            f"--out checkpoints/{log.parent.name} --resume`."
+            f"one CPU thread; best {recipe.validate_on} PSNR {float(best['val_psnr']):.2f}"
+            f" dB at step {best['step']}; {status}."
         )
     return lines
 
@@ -112,7 +115,7 @@ def card(spec: ModelSpec) -> str:
                      "unless given `--weights FILE`.")
     progress = _progress_lines(spec)
     if progress:
-        lines += ["", "## Training in progress", "", *progress]
+        lines += ["", "## Training runs", "", *progress]
     return "\n".join(lines).rstrip() + "\n"
 
 
