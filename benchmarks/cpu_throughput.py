@@ -32,9 +32,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import superres
-from superres.export import OnnxRuntimeModel, cached_export, export_onnx
-from superres.models import get_model
-from superres.upscaler import Upscaler
+from superres.export import export_onnx
+from superres.train.checkpoint import save_weights
 
 MODELS = [("fsrcnn", s) for s in (2, 3, 4)] + [("espcn", s) for s in (2, 3, 4)]
 
@@ -105,8 +104,9 @@ def main() -> None:
         for name, scale in MODELS:
             megapixels = (args.size * scale) ** 2 / 1e6
             model = superres.build(name, scale).eval()
-            torch_up = _upscaler(name, scale, model, "torch")
-            onnx_up = _upscaler(name, scale, model, "onnx")
+            weights = save_weights(model, Path(folder) / f"{name}_x{scale}.safetensors")
+            torch_up = superres.load(name, scale, weights=weights)  # the user's path
+            onnx_up = superres.load(name, scale, weights=weights, backend="onnx")
             t_torch = best_seconds(lambda up=torch_up: up.upscale(image), args.repeats)
             t_onnx = best_seconds(lambda up=onnx_up: up.upscale(image), args.repeats)
             path = export_onnx(model, 1, Path(folder) / f"{name}_x{scale}.onnx")
@@ -117,13 +117,6 @@ def main() -> None:
             print(f"| {name} x{scale} | {megapixels / t_torch:.1f} | {megapixels / t_onnx:.1f} | "
                   f"{megapixels / t_cv:.1f} | {t_cv / t_torch:.2f} | {megapixels / t_bound:.1f} "
                   f"| {t_bound / t_torch:.2f} |")
-
-
-def _upscaler(name: str, scale: int, model: torch.nn.Module, backend: str) -> Upscaler:
-    """An upscaler over this model's (random) weights: the arithmetic of the shipped one."""
-    if backend == "onnx":
-        model = OnnxRuntimeModel(cached_export(model, 1, f"bench_{name}_x{scale}"))
-    return Upscaler(get_model(name), scale, model, torch.device("cpu"))
 
 
 if __name__ == "__main__":
