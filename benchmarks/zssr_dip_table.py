@@ -1,7 +1,7 @@
 """Zero-shot models on Set5 at a CPU budget: ZSSR x2 and the deep image prior x4, with the
 standard protocol, next to bicubic and the papers' numbers, plus the time per image.
 
-    SUPERRES_DATA=/work/shared/datasets python benchmarks/zssr_dip_table.py \\
+    SUPERRES_DATA=path/to/datasets python benchmarks/zssr_dip_table.py \\
         [--zssr-budget 60] [--zssr-self-ensemble] [--dip-budget 75] [--dip-width 32]
     ... zssr_dip_table.py --control   # ZSSR with 0 steps: what back-projection alone gives
 
