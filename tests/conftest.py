@@ -27,3 +27,15 @@ def _require(name: str) -> Path:
 def require_dataset():
     """A function: the folder of a standard set, or skip the test saying how to provide it."""
     return _require
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for modules of tiny-input model tests: threads gain nothing there
+    and, on a busy 2-core machine, slow every call."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -25,14 +25,7 @@ from superres.models.rcan import rcan
 from superres.models.rdn import rdn
 from superres.nn.residual import MeanShift, sub_pixel_factors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny inputs gain nothing from threads; on a busy machine they slow every call."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def relabel(state: dict, rules: list) -> dict:

@@ -19,14 +19,7 @@ from superres.nn.layers import receptive_field
 from superres.nn.pyramid import BilinearUpsampler
 from superres.nn.recursive import Recursive
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP contention with other work on the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SPECS = [VDSR, DRCN, LAPSRN, MS_LAPSRN, SRDENSENET_H, SRDENSENET_HL, SRDENSENET, DBPN]

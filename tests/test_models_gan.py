@@ -25,14 +25,7 @@ from superres.models.esrgan import ESRGAN, RRDB, SRVGG, rrdbnet, srvgg
 from superres.models.srresnet import SRGAN, SRRESNET, srresnet
 from superres.train.recipe import load_recipe
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny inputs gain nothing from threads; on a busy machine they slow every call."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def params(build, *args, **kwargs) -> int:

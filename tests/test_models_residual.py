@@ -14,14 +14,7 @@ from superres.nn.residual import DIV2K_RGB_MEAN, MeanShift, SubPixelUpsampler
 SPECS = {spec.name: spec for spec in (EDSR_BASELINE, EDSR, RDN, RCAN)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny inputs gain nothing from threads, and on a busy machine threads that wait for
-    each other make each step a hundred times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Trainable parameters of the official implementations (EDSR-PyTorch's EDSR and RDN,
 # yulunzhang/RCAN), mean-shift layers excluded as they are frozen.

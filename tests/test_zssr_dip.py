@@ -16,14 +16,7 @@ from superres.models.zssr import ZSSR, ZeroShotSR, dihedral, median, undo_dihedr
 from superres.resize import imresize
 from superres.upscaler import Upscaler
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Test-time training is heavy: keep to one core beside the training jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def polka_dots(size: int = 64, period: int = 16, radius: float = 5.0) -> torch.Tensor:
