@@ -59,6 +59,20 @@ def test_cosine_schedule_starts_at_lr_and_ends_at_min_lr(image_folder):
     assert learning_rate(recipe, 50) == pytest.approx((3e-3 + 1e-5) / 2)
 
 
+def test_multistep_schedule_halves_at_each_milestone(image_folder):
+    recipe = _recipe(
+        image_folder,
+        schedule={"name": "multistep", "steps": 100, "milestones": [10, 30], "min_lr": 0},
+    )
+    rates = [learning_rate(recipe, step) for step in (0, 9, 10, 29, 30, 99)]
+    assert rates == pytest.approx([3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4])
+
+
+def test_multistep_milestones_must_increase(image_folder):
+    with pytest.raises(ValueError, match="milestones must be increasing"):
+        _recipe(image_folder, schedule={"name": "multistep", "milestones": [30, 10]})
+
+
 def test_a_short_run_lowers_the_loss(image_folder, tmp_path):
     import csv
 

@@ -34,11 +34,13 @@ class Optimizer:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Learning-rate schedule over `steps`: constant, step (x gamma every step_size) or cosine."""
+    """Learning-rate schedule over `steps`: constant, step (x gamma every step_size),
+    multistep (x gamma at each of `milestones`, as SRGAN/ESRGAN train) or cosine."""
 
     name: str = "cosine"
     steps: int = 100_000
     step_size: int = 50_000
+    milestones: tuple[int, ...] = ()
     gamma: float = 0.5
     min_lr: float = 1e-6
     warmup: int = 0
@@ -94,11 +96,15 @@ class Recipe:
             "loss_reduction": (self.loss_reduction, ("mean", "sum")),
             "clip_mode": (self.clip_mode, ("norm", "adjustable")),
             "optimizer.name": (self.optimizer.name, ("adam", "sgd")),
-            "schedule.name": (self.schedule.name, ("constant", "step", "cosine")),
+            "schedule.name": (self.schedule.name, ("constant", "step", "multistep", "cosine")),
         }
         for key, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"{key} is {value!r}; choose one of {', '.join(allowed)}")
+        if self.schedule.name == "multistep" and list(self.schedule.milestones) != sorted(
+            set(self.schedule.milestones)
+        ):
+            raise ValueError("schedule.milestones must be increasing steps, e.g. [50000, 100000]")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -38,10 +38,13 @@ def learning_rate(recipe: Recipe, step: int) -> float:
         return base
     if sched.name == "step":
         return max(base * sched.gamma ** (step // sched.step_size), sched.min_lr)
+    if sched.name == "multistep":
+        passed = sum(step >= milestone for milestone in sched.milestones)
+        return max(base * sched.gamma**passed, sched.min_lr)
     if sched.name == "cosine":
         progress = min(step / max(sched.steps, 1), 1.0)
         return sched.min_lr + 0.5 * (base - sched.min_lr) * (1 + math.cos(math.pi * progress))
-    raise ValueError(f"unknown schedule {sched.name!r}; choose constant, step or cosine")
+    raise ValueError(f"unknown schedule {sched.name!r}; choose constant, step, multistep or cosine")
 
 
 def _optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
