@@ -12,7 +12,7 @@ import superres
 from superres.cli import EXIT_OK, EXIT_USAGE, main
 from superres.train.checkpoint import load_weights, save_weights
 from superres.train.recipe import load_recipe, parse_recipe, shipped_recipes
-from superres.train.trainer import learning_rate, train
+from superres.train.trainer import _check_same_recipe, learning_rate, train
 from superres.zoo import WeightsNotFoundError
 
 
@@ -214,3 +214,23 @@ def test_resuming_with_another_recipe_is_refused(image_folder, tmp_path):
     with pytest.raises(ValueError, match=r"differs .* in loss"):
         train(_recipe(image_folder, loss="l1"), tmp_path / "run", resume=True, max_steps=6,
               progress=False)
+
+
+def test_every_run_in_checkpoints_resumes_with_its_shipped_recipe():
+    runs = sorted((Path(__file__).resolve().parent.parent / "checkpoints").glob("*/recipe.yaml"))
+    if not runs:
+        pytest.skip("no training runs in checkpoints/")
+    for recorded in runs:
+        _check_same_recipe(load_recipe(recorded.parent.name), recorded)
+
+
+def test_a_recipe_written_before_the_multi_scale_options_still_resumes(image_folder, tmp_path):
+    import yaml
+
+    recipe = _recipe(image_folder)
+    old = recipe.to_dict()
+    del old["scales"], old["data"]["scale_augment"]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    _check_same_recipe(recipe, tmp_path / "recipe.yaml")
+    with pytest.raises(ValueError, match=r"differs .* in scales"):
+        _check_same_recipe(_recipe(image_folder, scales=[2, 3]), tmp_path / "recipe.yaml")

@@ -15,14 +15,20 @@ class Data:
     """Training pairs: HR sets, LR patch size, batch size, augmentation."""
 
     train: tuple[str, ...] = ("T91", "BSD200")
-    patch: int = 32  # LR patch side; the HR patch is patch * scale
+    patch: int = 32  # LR patch side at `scale`; the HR patch is patch * scale at every scale
     batch: int = 32
     augment: bool = True  # random flips and 90-degree rotations
+    # Scale augmentation (LapSRN): each patch comes from its HR image downscaled by a factor
+    # drawn from this list, e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]; empty: off.
+    scale_augment: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class Optimizer:
-    """Adam or SGD; `lr_multipliers` scales the rate of parameters by name prefix (SRCNN)."""
+    """Adam or SGD. `lr_multipliers` scales the rate of parameters by name: a plain key is a
+    name prefix (`body.4`, SRCNN's last layer; the longest matching prefix wins), a key with
+    `*` or `?` is a pattern on the whole name (`*.bias`, LapSRN's biases) whose value
+    multiplies the rate on top of the prefix's."""
 
     name: str = "adam"
     lr: float = 1e-3
@@ -71,6 +77,10 @@ class Recipe:
 
     model: str
     scale: int
+    # Multi-scale training (VDSR): every sample's scale is drawn from these, e.g. [2, 3, 4],
+    # and one set of weights serves them all; `scale` (one of them) picks the best weights.
+    # Empty: `scale` alone. Only for pre-upsampling models, whose network is scale-free.
+    scales: tuple[int, ...] = ()
     seed: int = 0
     loss: str = "mse"
     # "mean" over all pixels, or "sum" over each image's pixels and mean over the batch, as
@@ -105,6 +115,13 @@ class Recipe:
             set(self.schedule.milestones)
         ):
             raise ValueError("schedule.milestones must be increasing steps, e.g. [50000, 100000]")
+        distinct = len(set(self.scales)) == len(self.scales)
+        if self.scales and not (distinct and self.scale in self.scales and min(self.scales) > 1):
+            raise ValueError(f"scales {list(self.scales)} must be distinct factors of 2 or more "
+                             f"that include scale {self.scale}")
+        if any(not 0 < factor <= 1 for factor in self.data.scale_augment):
+            raise ValueError(f"data.scale_augment {list(self.data.scale_augment)}: downscaling "
+                             "factors must lie in (0, 1], e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

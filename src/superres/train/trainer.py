@@ -11,6 +11,7 @@ import csv
 import math
 import time
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import torch
@@ -18,10 +19,11 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from superres.data.patches import PatchSampler, load_pairs
+from superres.data.patches import PatchSampler, load_images
 from superres.evaluation import evaluate_dataset
 from superres.losses import pixel_loss
-from superres.models import get_model
+from superres.models import MODELS, ModelSpec, get_model
+from superres.nn.frameworks import PreUpsampling
 from superres.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from superres.train.recipe import Recipe
 from superres.upscaler import Upscaler
@@ -47,8 +49,23 @@ def learning_rate(recipe: Recipe, step: int) -> float:
     raise ValueError(f"unknown schedule {sched.name!r}; choose constant, step, multistep or cosine")
 
 
+def lr_multiplier(multipliers: dict[str, float], name: str) -> float:
+    """The rate multiplier of parameter `name`: its longest matching prefix key's, times
+    every matching pattern key's (keys with `*` or `?`, e.g. `*.bias`)."""
+    prefixes = [key for key in multipliers if not _is_pattern(key) and name.startswith(key)]
+    multiplier = multipliers[max(prefixes, key=len)] if prefixes else 1.0
+    for key, value in multipliers.items():
+        if _is_pattern(key) and fnmatchcase(name, key):
+            multiplier *= value
+    return multiplier
+
+
+def _is_pattern(key: str) -> bool:
+    return "*" in key or "?" in key
+
+
 def _optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
-    """Parameter groups by lr multiplier (longest matching name prefix wins)."""
+    """Parameter groups by lr multiplier (see `lr_multiplier`)."""
     opt = recipe.optimizer
     trainable = recipe.trainable
     groups: dict[float, list[nn.Parameter]] = {}
@@ -56,9 +73,7 @@ def _optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
         if trainable and not any(name.startswith(prefix) for prefix in trainable):
             param.requires_grad_(False)
             continue
-        prefixes = [p for p in opt.lr_multipliers if name.startswith(p)]
-        multiplier = opt.lr_multipliers[max(prefixes, key=len)] if prefixes else 1.0
-        groups.setdefault(multiplier, []).append(param)
+        groups.setdefault(lr_multiplier(opt.lr_multipliers, name), []).append(param)
     if not groups:
         raise ValueError(f"no parameter matches trainable prefixes {trainable}")
     param_groups = [{"params": ps, "multiplier": m} for m, ps in sorted(groups.items())]
@@ -107,7 +122,10 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     spec = get_model(recipe.model)
-    spec.check_scale(recipe.scale)
+    for scale in recipe.scales or (recipe.scale,):
+        spec.check_scale(scale)
+    if recipe.scales:
+        _check_scale_free(spec)
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     if last.exists() and not resume:
@@ -121,12 +139,15 @@ def train(
         skipped = load_weights(model, _init_path(recipe.init), strict=False)
         if skipped:
             print(f"init: kept the fresh values of {', '.join(skipped)}")
+    if recipe.scales:  # the sampler interpolates each sample by its own scale
+        model.upsample = nn.Identity()  # a parameter-free step: the state dict is unchanged
     optimizer = _optimizer(recipe, model)
     ema = EMA(model, recipe.ema) if recipe.ema else None
     color = "y" if spec.color == "y" else "rgb"
-    pairs = load_pairs(recipe.data.train, recipe.scale, color, progress=progress)
-    sampler = PatchSampler(pairs, recipe.scale, recipe.data.patch, recipe.data.batch,
-                           recipe.data.augment, recipe.seed)
+    data = recipe.data
+    images = load_images(data.train, recipe.scales or (recipe.scale,), color, progress=progress)
+    sampler = PatchSampler(images, recipe.scale, data.patch, data.batch, data.augment,
+                           recipe.seed, scales=recipe.scales, factors=data.scale_augment)
     loss_fn = pixel_loss(recipe.loss)
     stage = None
     if recipe.gan:
@@ -136,6 +157,7 @@ def train(
                                  recipe.optimizer.lr)
 
     step, best_psnr, best_step, elapsed = 0, -math.inf, -1, 0.0
+    fields = _log_fields(recipe)
     if resume:
         _check_same_recipe(recipe, out / "recipe.yaml")
         state = load_checkpoint(last)
@@ -149,13 +171,15 @@ def train(
             stage.load_state_dict(state["adversarial"])
         step, best_psnr, best_step = state["step"], state["best_psnr"], state["best_step"]
         elapsed = state.get("seconds", 0.0)
-        _truncate_log(out / "log.csv", step)
+        _truncate_log(out / "log.csv", step, fields)
     else:
         (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-        _truncate_log(out / "log.csv", 0)
+        _truncate_log(out / "log.csv", 0, fields)
 
     total = min(recipe.schedule.steps, max_steps) if max_steps else recipe.schedule.steps
-    eval_model = spec.build(recipe.scale).eval()
+    # Validation at `scale` picks the best weights; a multi-scale run also logs the others.
+    eval_models = {scale: spec.build(scale).eval()
+                   for scale in dict.fromkeys((recipe.scale, *recipe.scales))}
     # Training time carries over a resume, so the log tells what a model really cost.
     started = time.perf_counter() - elapsed
     running, count = 0.0, 0
@@ -195,19 +219,16 @@ def train(
                    "d_loss": round(stage.last_d_loss, 6) if stage else ""}
             running, count = 0.0, 0
             if validate:
-                eval_model.load_state_dict(ema.shadow if ema else model.state_dict())
-                score = evaluate_dataset(
-                    Upscaler(spec, recipe.scale, eval_model, torch.device("cpu")),
-                    recipe.validate_on, progress=False,
-                )
-                row.update(val_psnr=round(score.psnr, 4), val_ssim=round(score.ssim, 5))
-                bar.set_postfix(loss=f"{row['loss']:.2e}", psnr=f"{score.psnr:.3f}")
-                meta = _metadata(recipe, step, score.psnr)
+                psnr = _validate(spec, recipe, eval_models, ema.shadow if ema else
+                                 model.state_dict(), row)
+                bar.set_postfix(loss=f"{row['loss']:.2e}", psnr=f"{psnr:.3f}")
+                meta = _metadata(recipe, step, psnr)
+                eval_model = eval_models[recipe.scale]
                 save_weights(eval_model, out / "latest.safetensors", meta)  # GAN runs ship these
-                if score.psnr > best_psnr:
-                    best_psnr, best_step = score.psnr, step
+                if psnr > best_psnr:
+                    best_psnr, best_step = psnr, step
                     save_weights(eval_model, out / "best.safetensors", meta)
-            _append_log(out / "log.csv", row)
+            _append_log(out / "log.csv", row, fields)
             save_checkpoint({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -218,6 +239,37 @@ def train(
             }, last)
     bar.close()
     return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+
+
+def _validate(spec: ModelSpec, recipe: Recipe, eval_models: dict[int, nn.Module],
+              weights: dict[str, torch.Tensor], row: dict) -> float:
+    """Score `weights` at every scale of `eval_models` into the log `row`; return the PSNR
+    at `scale`, which picks the best weights."""
+    for scale, eval_model in eval_models.items():
+        eval_model.load_state_dict(weights)
+        score = evaluate_dataset(Upscaler(spec, scale, eval_model, torch.device("cpu")),
+                                 recipe.validate_on, progress=False)
+        suffix = "" if scale == recipe.scale else f"_x{scale}"
+        row.update({f"val_psnr{suffix}": round(score.psnr, 4),
+                    f"val_ssim{suffix}": round(score.ssim, 5)})
+        if scale == recipe.scale:
+            psnr = score.psnr
+    return psnr
+
+
+def _check_scale_free(spec: ModelSpec) -> None:
+    """Multi-scale training shares one network between scales: only pre-upsampling models
+    have one that does not depend on the scale."""
+    with torch.device("meta"):
+        scale_free = isinstance(spec.build(spec.scales[0]), PreUpsampling)
+    if not scale_free:
+        names = [name for name, other in MODELS.items()
+                 if other.framework == "pre-upsampling" and not other.trains_at_test_time]
+        raise ValueError(
+            f"multi-scale training (scales) needs a network that is the same at every scale, "
+            f"i.e. a pre-upsampling model ({', '.join(names)}); {spec.name} is "
+            f"{spec.framework}: train one scale at a time"
+        )
 
 
 def _check_same_recipe(recipe: Recipe, recorded: Path) -> None:
@@ -249,22 +301,31 @@ def _init_path(init: str) -> Path:
 
 
 def _metadata(recipe: Recipe, step: int, psnr: float) -> dict[str, str]:
-    return {"model": recipe.model, "scale": str(recipe.scale), "step": str(step),
+    meta = {"model": recipe.model, "scale": str(recipe.scale), "step": str(step),
             f"{recipe.validate_on}_psnr": f"{psnr:.4f}"}
+    if recipe.scales:
+        meta["scales"] = ",".join(str(scale) for scale in recipe.scales)
+    return meta
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def _log_fields(recipe: Recipe) -> list[str]:
+    """LOG_FIELDS, then the validation columns of a multi-scale run's other scales."""
+    others = [scale for scale in recipe.scales if scale != recipe.scale]
+    return LOG_FIELDS + [f"val_{m}_x{scale}" for scale in others for m in ("psnr", "ssim")]
+
+
+def _truncate_log(path: Path, step: int, fields: list[str]) -> None:
     """Keep the log rows up to `step` (the checkpoint a resumed run starts from)."""
     rows = []
     if path.exists() and step > 0:
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, LOG_FIELDS)
+        writer = csv.DictWriter(f, fields)
         writer.writeheader()
         writer.writerows(rows)
 
 
-def _append_log(path: Path, row: dict) -> None:
+def _append_log(path: Path, row: dict, fields: list[str]) -> None:
     with open(path, "a", newline="") as f:
-        csv.DictWriter(f, LOG_FIELDS).writerow(row)
+        csv.DictWriter(f, fields).writerow(row)
