@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 import superres
+from layouts import relabel
 from superres.models.convert import (
     LAYOUTS,
     RELEASED,
@@ -26,22 +27,6 @@ from superres.models.rdn import rdn
 from superres.nn.residual import MeanShift, sub_pixel_factors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def relabel(state: dict, rules: list) -> dict:
-    """Our state dict under another layout's names: the first matching rule renames a key
-    (a None replacement drops it, for layouts without a mean shift)."""
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in rules:
-            if m := re.fullmatch(pattern, key):
-                if replacement is not None:
-                    new = replacement(m) if callable(replacement) else m.expand(replacement)
-                    out[new] = value
-                break
-        else:
-            raise AssertionError(f"no rule for {key}")
-    return out
 
 
 def edsr_pytorch(state: dict) -> dict:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from layouts import relabel
 from superres.models.convert import check_release, load_released, read_checkpoint
 from superres.models.convert_gan import (
     LAYOUTS,
@@ -125,19 +126,6 @@ def test_esrgan_discriminator_takes_128_or_256_patches():
 # ---------------------------------------------------------------- released layouts
 
 TINY_RRDB = {"blocks": 2, "channels": 8, "growth": 4}
-
-
-def relabel(state: dict, rules: list) -> dict:
-    """Our state dict under another layout's names: the first matching rule renames a key."""
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in rules:
-            if m := re.fullmatch(pattern, key):
-                out[replacement(m) if callable(replacement) else m.expand(replacement)] = value
-                break
-        else:
-            raise AssertionError(f"no rule for {key}")
-    return out
 
 
 def rdb_names(rdb: str, conv: str) -> list:
