@@ -158,9 +158,11 @@ def parse_recipe(values: dict[str, Any], where: str = "recipe") -> Recipe:
 
 
 def shipped_recipes() -> dict[str, Path]:
-    """The recipes shipped with superres, by name (file stem)."""
+    """The recipes shipped with superres, by name (file stem); the minutes-long CPU
+    demonstrations (`*_cpu`) last, so whatever looks for a model's recipe finds a full one."""
     folder = Path(__file__).resolve().parent.parent / "configs"
-    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+    paths = sorted(folder.glob("*.yaml"), key=lambda path: (path.stem.endswith("_cpu"), path.stem))
+    return {path.stem: path for path in paths}
 
 
 def load_recipe(path_or_name: str | Path) -> Recipe:
