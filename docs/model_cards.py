@@ -5,7 +5,8 @@
 Everything in a card comes from the project: the paper and architecture from the model's
 module, parameter counts from building it, recipes from src/superres/configs, measured
 scores from the zoo index (written by `superres.zoo.add_to_zoo`, which runs `superres eval`'s
-protocol) and training progress from the run logs in checkpoints/. Re-run it after shipping
+protocol), training progress from the run logs in checkpoints/, and the short CPU runs of
+docs/deep_cpu.json (written by benchmarks/deep_cpu_table.py). Re-run it after shipping
 weights or training further.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import importlib
 import inspect
+import json
 from pathlib import Path
 
 from superres.models import MODELS, ModelSpec
@@ -49,7 +51,8 @@ def _recipe_lines(spec: ModelSpec) -> list[str]:
             line.lstrip("# ").strip() for line in path.read_text().splitlines()
             if line.startswith("#")
         )
-        lines.append(f"- `{name}` (x{recipe.scale}): {header}")
+        scales = ", ".join(f"x{scale}" for scale in recipe.scales or (recipe.scale,))
+        lines.append(f"- `{name}` ({scales}): {header}")
     return lines
 
 
@@ -75,6 +78,31 @@ def _progress_lines(spec: ModelSpec) -> list[str]:
             f"one CPU thread; best {recipe.validate_on} PSNR {float(best['val_psnr']):.2f}"
             f" dB at step {best['step']}; {status}."
         )
+    return lines
+
+
+def _short_run_lines(spec: ModelSpec) -> list[str]:
+    """How far a minutes-long CPU run of the model gets from the paper, and why."""
+    path = ROOT / "docs" / "deep_cpu.json"
+    records = [r for r in json.loads(path.read_text()) if r["model"] == spec.name] \
+        if path.exists() else []
+    lines = []
+    for record in records:
+        lines.append(
+            f"`superres train {record['recipe']}`: {record['steps']} steps "
+            f"({record['patches']:,} patches), {record['train_minutes']} min on one CPU thread "
+            "(commands and table: [deep_cpu.md](../deep_cpu.md)); Set5, best weights:"
+        )
+        lines.append("")
+        for scale, (psnr, ssim) in record["set5"].items():
+            paper = spec.reference.get("Set5", {}).get(int(scale))
+            versus = f", {psnr - paper[0]:+.2f} dB from the paper's {paper[0]:.2f}" if paper else ""
+            lines.append(f"- x{scale}: {psnr:.2f} dB / {ssim:.4f}{versus} "
+                         f"(bicubic {record['bicubic'][scale][0]:.2f})")
+        ratio = record["paper_patches"] / record["patches"]
+        lines += ["", f"Why so far: the full recipe `{record['paper_recipe']}` trains on "
+                  f"{record['paper_patches']:,} patches, {ratio:,.0f} times as many, with its own "
+                  "optimiser and patch size. These weights are not shipped."]
     return lines
 
 
@@ -116,6 +144,9 @@ def card(spec: ModelSpec) -> str:
     progress = _progress_lines(spec)
     if progress:
         lines += ["", "## Training runs", "", *progress]
+    short = _short_run_lines(spec)
+    if short:
+        lines += ["", "## How far a short CPU run gets from the paper", "", *short]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -234,3 +234,9 @@ def test_a_recipe_written_before_the_multi_scale_options_still_resumes(image_fol
     _check_same_recipe(recipe, tmp_path / "recipe.yaml")
     with pytest.raises(ValueError, match=r"differs .* in scales"):
         _check_same_recipe(_recipe(image_folder, scales=[2, 3]), tmp_path / "recipe.yaml")
+
+
+def test_the_short_cpu_recipes_are_listed_after_the_full_ones():
+    names = list(shipped_recipes())
+    short = [i for i, name in enumerate(names) if name.endswith("_cpu")]
+    assert short and min(short) > max(i for i, n in enumerate(names) if not n.endswith("_cpu"))

@@ -3,7 +3,7 @@ Networks", CVPR 2016. Bicubic pre-upsampling, then 20 3x3 convolutions (64 filte
 predict the residual added to the interpolated image (global residual learning), Y channel.
 
 The network only ever sees the interpolated image, so it is scale-agnostic: one set of weights
-can serve x2, x3 and x4 (the paper's multi-scale training, a later step here).
+serves x2, x3 and x4, trained on the three at once as in the paper (a recipe's `scales`).
 """
 
 from __future__ import annotations
