@@ -88,6 +88,29 @@ def test_format_option_converts_the_output(tmp_path):
     assert Image.open(tmp_path / "a_x2.jpg").format == "JPEG"
 
 
+def test_same_size_images_in_batches_come_out_as_one_by_one(tmp_path):
+    for name in ("a", "b", "c"):
+        _png(tmp_path / f"{name}.png")
+    _png(tmp_path / "d.png", size=(12, 10))
+    for batch in ("1", "4"):
+        assert main(["upscale", str(tmp_path), "-s", "3", "-m", "espcn", "--batch", batch,
+                     "-o", str(tmp_path / batch), "-q"]) == EXIT_OK
+    for name in ("a", "b", "c", "d"):
+        alone, together = (np.asarray(Image.open(tmp_path / b / f"{name}_x3.png"))
+                           for b in ("1", "4"))
+        np.testing.assert_array_equal(together, alone)
+
+
+def test_memory_budget_half_precision_and_threads(tmp_path):
+    out = tmp_path / "chart.png"
+    assert main(["upscale", "--sample", "-s", "3", "-o", str(out), "--max-memory", "40MB",
+                 "--half", "--threads", "1", "--tile", "0"]) == EXIT_OK
+    full = tmp_path / "full.png"
+    assert main(["upscale", "--sample", "-s", "3", "-o", str(full)]) == EXIT_OK
+    difference = np.abs(np.asarray(Image.open(out), int) - np.asarray(Image.open(full)))
+    assert difference.max() <= 1  # float16 within one level, tiles exact
+
+
 def test_models_json_lists_the_interpolation_baselines(capsys):
     assert main(["models", "--json"]) == EXIT_OK
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
@@ -123,6 +146,10 @@ def test_eval_with_several_scales_prints_one_object_per_line(tmp_path, capsys):
         (["upscale", "--sample", "-m", "nope"], EXIT_USAGE, "unknown model"),
         (["upscale", "--sample", "-s", "5"], EXIT_USAGE, "supports scales"),
         (["upscale"], EXIT_USAGE, "--sample"),
+        (["upscale", "--sample", "--max-memory", "lots"], EXIT_USAGE, "memory size"),
+        (["upscale", "--sample", "--max-memory", "1KB"], EXIT_FAILED, "too small"),
+        (["upscale", "--sample", "--batch", "0"], EXIT_USAGE, "batch must be"),
+        (["upscale", "--sample", "--threads", "0"], EXIT_USAGE, "threads must be"),
         (["eval", "-m", "bicubic", "-s", "2", "-d", "NoSuchSet"], EXIT_USAGE, "unknown dataset"),
         (["datasets", "verify", "NoSuchSet"], EXIT_USAGE, "unknown dataset"),
     ],

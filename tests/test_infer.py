@@ -5,21 +5,60 @@ import pytest
 import torch
 
 import superres
-from superres.infer import SelfEnsemble, Tiled, _profile
+from superres.infer import SelfEnsemble, Tiled, _profile, cut_tiles, tile_context, tile_starts
 from superres.nn.interpolation import Interpolate
 
 
 @pytest.mark.parametrize(
     ("name", "scale"), [("srcnn", 3), ("fsrcnn", 2), ("fsrcnn", 3), ("espcn", 4), ("bicubic", 3)]
 )
-def test_tiled_equals_untiled_at_sizes_that_are_not_tile_multiples(name, scale):
+@pytest.mark.parametrize("blend", [0, 4])
+def test_tiled_equals_untiled_at_sizes_that_are_not_tile_multiples(name, scale, blend, one_thread):
     torch.manual_seed(0)
     model = superres.build(name, scale).eval()
     x = torch.rand(1, 1, 53, 38)
-    tiled = Tiled(model, scale, tile=24)
-    assert len(list(tiled.tiles(53, 38))) > 4
+    tiled = Tiled(model, scale, tile=24, blend=blend)
+    assert len(cut_tiles(53, 38, (24, 24), tiled.pad)) > 4
     with torch.no_grad():
         np.testing.assert_allclose(tiled(x).numpy(), model(x).numpy(), atol=1e-4)
+
+
+def test_cut_tiles_keep_every_pixel_once_and_away_from_inner_edges():
+    pad = 3
+    counts = np.zeros((50, 41), int)
+    for cut in cut_tiles(50, 41, (16, 12), pad):
+        counts[cut.kept_rows, cut.kept_cols] += 1
+        for kept, tile, length in ((cut.kept_rows, cut.rows, 50), (cut.kept_cols, cut.cols, 41)):
+            assert tile.start <= kept.start and kept.stop <= tile.stop <= length
+            assert kept.start == 0 or kept.start - tile.start >= pad
+            assert kept.stop == length or tile.stop - kept.stop >= pad
+    assert (counts == 1).all()
+
+
+def test_blended_bands_equal_blending_over_the_whole_image(one_thread):
+    # VDSR sees far beyond a pad of 3, so the blend shows; the band-by-band accumulation
+    # must give what one accumulator over the whole image gives.
+    torch.manual_seed(0)
+    model = superres.build("vdsr", 2).eval()
+    x = torch.rand(1, 1, 45, 70)
+    tile, pad, blend, s = 24, 3, 4, 2
+    rows, cols = tile_starts(45, tile, 2 * pad + blend), tile_starts(70, tile, 2 * pad + blend)
+    total, weights = torch.zeros(1, 1, 90, 140), torch.zeros(90, 140)
+    with torch.no_grad():
+        for i, top in enumerate(rows):
+            for j, left in enumerate(cols):
+                weight = (_profile(tile, s, pad, blend, i == 0, i == len(rows) - 1)[:, None]
+                          * _profile(tile, s, pad, blend, j == 0, j == len(cols) - 1)[None])
+                y = model(x[..., top : top + tile, left : left + tile])
+                total[..., top * s : (top + tile) * s, left * s : (left + tile) * s] += y * weight
+                weights[top * s : (top + tile) * s, left * s : (left + tile) * s] += weight
+        tiled = Tiled(model, s, tile=tile, pad=pad, blend=blend)(x)
+    torch.testing.assert_close(tiled, total / weights)
+
+
+def test_small_models_are_cut_exactly_and_deep_ones_blended():
+    assert tile_context(superres.build("espcn", 3), 1) == (6, 0)  # 5-3-3: radius 4, + 1
+    assert tile_context(superres.build("edsr", 2), 3) == (32, 4)
 
 
 def test_blend_weights_ramp_between_zeroed_margins():

@@ -111,3 +111,47 @@ def test_the_public_evaluate_function_scores_a_folder(tmp_path):
     Image.fromarray(image).save(tmp_path / "a.png")
     (result,) = superres.evaluate("bicubic", 2, [str(tmp_path)])
     assert result.images == 1 and result.dataset == tmp_path.name and result.psnr > 5
+
+
+class _Counting(torch.nn.Module):
+    """Bicubic that records the batch size of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bicubic, self.batches = Interpolate(2), []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return self.bicubic(x)
+
+
+def test_images_of_one_size_run_as_one_batch_with_the_same_pixels():
+    model = _Counting()
+    spec = ModelSpec(name="counting", summary="", paper="", scales=(2,), build=lambda s: model,
+                     color="any", framework="test")
+    up = Upscaler(spec, 2, model, torch.device("cpu"), batch=3)
+    images = [_rgb(seed=i) for i in range(4)] + [_rgb(8, 8), _rgb(seed=9)[..., 0]]
+    up.upscale(images[0])  # measures the receptive field with a call of its own
+    model.batches.clear()
+    together = up.upscale(images)
+    assert model.batches == [3, 1, 1, 1]  # three of a size, the fourth, then the others
+    for image, out in zip(images, together, strict=True):
+        np.testing.assert_array_equal(out, up.upscale(image))
+
+
+def test_large_images_are_never_batched():
+    up = superres.load("bicubic", 2, batch=8)
+    assert up.batch_size(100, 100) == 8
+    assert up.batch_size(400, 400) == 1  # two would exceed one 512 x 512 tile
+    assert superres.load("bicubic", 2, tile=1024, batch=8).batch_size(400, 400) == 6
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_pil_images_are_painted_into_the_output_with_the_same_pixels(mode):
+    up = superres.load("bicubic", 2, tile=8)
+    image = Image.fromarray(_rgb(30, 26)).convert(mode)
+    out = up.upscale(image)
+    assert out.mode == mode
+    np.testing.assert_array_equal(np.asarray(out), up.upscale(np.asarray(image)))
+    (alone,) = up.upscale([image])
+    np.testing.assert_array_equal(np.asarray(alone), np.asarray(out))

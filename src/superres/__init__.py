@@ -39,16 +39,21 @@ def load(
     tta: bool = False,
     backend: str = "torch",
     budget: float | None = None,
+    max_memory: int | str | None = None,
+    precision: str = "float32",
+    batch: int = 8,
 ) -> Upscaler:
     """A registered model built for `scale`, with its shipped weights (or `weights`, a
     safetensors file), ready to `.upscale(image)`; `tile` bounds memory on large images
-    (blended tiles of that many LR pixels), `tta` averages the 8 flips/rotations, and
-    `backend="onnx"` runs the model through ONNX Runtime; `budget` caps the seconds per
-    image of models that learn at test time (ZSSR, DIP)."""
+    (tiles of that many LR pixels) and `max_memory` (e.g. "2GB") picks the tile that fits,
+    `tta` averages the 8 flips/rotations, and `backend="onnx"` runs the model through ONNX
+    Runtime; `budget` caps the seconds per image of models that learn at test time (ZSSR,
+    DIP); `precision="float16"` runs in half precision where a check finds it safe;
+    `batch` small images of one size run together."""
     from superres.upscaler import load as _load
 
     return _load(name, scale, device, weights, tile=tile, tta=tta, backend=backend,
-                 budget=budget)
+                 budget=budget, max_memory=max_memory, precision=precision, batch=batch)
 
 
 def build(name: str, scale: int) -> nn.Module:

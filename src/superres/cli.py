@@ -52,14 +52,21 @@ def _output_path(source: Path, out: Path | None, many: bool, scale: int, fmt: st
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from superres.io import ImageReadError, collect_inputs, from_pil, read_image, write_image
+    from superres.io import ImageReadError, collect_inputs, from_pil, read_image
     from superres.sample import sample_image
 
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, not {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     upscaler = _load(args.model, args.scale, args.device, args.weights,
                      tile=args.tile or None, tta=args.tta, backend=args.backend,
-                     budget=args.budget)
+                     budget=args.budget, max_memory=args.max_memory,
+                     precision="float16" if args.half else "float32", batch=args.batch)
     name = upscaler.name
     paths, failures = collect_inputs(args.inputs)
     jobs = [(path, lambda path=path: read_image(path)) for path in paths]
@@ -70,6 +77,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     many = len(jobs) > 1
 
     written = 0
+    batch: list[tuple[Path, Path, Any]] = []  # (source, target, picture) of one size
     bar = tqdm(jobs, unit="img", desc=f"{name} x{args.scale}", disable=args.quiet or not many)
     for source, read in bar:
         target = _output_path(source, out, many, args.scale, args.format)
@@ -77,15 +85,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             if target.exists() and not args.overwrite:
                 raise ImageReadError(str(target), "exists; use --overwrite to replace it")
             picture = read()
-            write_image(target, upscaler.upscale_picture(picture))
-            written += 1
-            if not many:
-                print(f"wrote {target} ({picture.width}x{picture.height} -> "
-                      f"x{args.scale} with {name})")
         except ImageReadError as err:
             failures.append(err)
-        except (ValueError, OSError, RuntimeError) as err:
-            failures.append(ImageReadError(str(source), str(err)))
+            continue
+        if batch and not _same_kind(batch[0][2], picture):
+            written += _upscale_batch(upscaler, batch, failures, many)
+        batch.append((source, target, picture))
+        if len(batch) >= upscaler.batch_size(picture.height, picture.width):
+            written += _upscale_batch(upscaler, batch, failures, many)
+    written += _upscale_batch(upscaler, batch, failures, many)
     if many and written:
         where = out if out else "beside the inputs"
         print(f"wrote {written} image(s) with {name} x{args.scale} to {where}")
@@ -94,6 +102,45 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failures:
         print(f"{len(failures)} input(s) failed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """Whether two pictures can run in one batch: same size, channels, depth and alpha."""
+    return (a.pixels.shape == b.pixels.shape and a.pixels.dtype == b.pixels.dtype
+            and a.has_alpha == b.has_alpha)
+
+
+def _upscale_batch(upscaler: Upscaler, batch: list[tuple[Path, Path, Any]],
+                   failures: list, many: bool) -> int:
+    """Upscale and write the pictures of `batch` (emptying it); failures are recorded per
+    file, one at a time if the batch as a whole failed. Returns the number written."""
+    from superres.io import ImageReadError, to_pil, write_image
+
+    jobs, batch[:] = list(batch), []
+    if not jobs:
+        return 0
+    # 8-bit gray and RGB go in as Pillow images: the result is then painted straight into
+    # the Pillow image that is written, without a second full-size copy of it
+    images = [to_pil(p) if p.bit_depth == 8 and not p.has_alpha else p for _, _, p in jobs]
+    try:
+        results = upscaler.upscale(images)
+    except (ValueError, OSError, RuntimeError, MemoryError) as err:
+        if len(jobs) > 1:
+            return sum(_upscale_batch(upscaler, [job], failures, many) for job in jobs)
+        failures.append(ImageReadError(str(jobs[0][0]), str(err)))
+        return 0
+    written = 0
+    for (source, target, picture), result in zip(jobs, results, strict=True):
+        try:
+            write_image(target, result)
+        except (ValueError, OSError) as err:
+            failures.append(ImageReadError(str(source), str(err)))
+            continue
+        written += 1
+        if not many:
+            print(f"wrote {target} ({picture.width}x{picture.height} -> "
+                  f"x{upscaler.scale} with {upscaler.name})")
+    return written
 
 
 def _load(
@@ -373,8 +420,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default 4)")
     up.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     up.add_argument("--tile", type=int, default=512, metavar="PIXELS",
-                    help="upscale images larger than this many LR pixels in blended tiles, "
+                    help="upscale images larger than this many LR pixels in tiles, "
                          "bounding memory (default 512; 0: whole image at once)")
+    up.add_argument("--max-memory", metavar="SIZE",
+                    help="fit the working memory in SIZE (e.g. 2GB, 500MB): the tile is "
+                         "chosen from the model's measured memory per pixel; the images "
+                         "themselves are not counted")
+    up.add_argument("--half", action="store_true",
+                    help="run the network in float16 where a check on a test image finds it "
+                         "safe (halves its memory; fast on GPUs, slow on most CPUs)")
+    up.add_argument("--batch", type=int, default=8, metavar="N",
+                    help="run up to N small images of one size together (default 8)")
+    up.add_argument("--threads", type=int, metavar="N",
+                    help="CPU threads (default: all cores)")
     up.add_argument("--tta", action="store_true",
                     help="self-ensemble: average the 8 flips/rotations (8x slower, a little "
                          "sharper)")

@@ -216,15 +216,21 @@ def to_pil(picture: Picture) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(samples))
 
 
-def write_image(path: str | os.PathLike[str], picture: Picture, *, quality: int = 95) -> Path:
+def write_image(
+    path: str | os.PathLike[str], picture: Picture | Image.Image, *, quality: int = 95
+) -> Path:
     """Write picture in the format its suffix names; atomically, creating parent folders.
 
     The file is written to a temporary name in the same folder and then renamed over the
     target, so an interrupted run never leaves a half-written image behind. What the format
     cannot hold is dropped with a warning: alpha in JPEG/BMP, 16 bits in anything but gray
     PNG/TIFF (Pillow cannot write 16-bit RGB or 16-bit gray+alpha). quality applies to JPEG
-    and WebP; WebP at quality 100 is written lossless.
+    and WebP; WebP at quality 100 is written lossless. An 8-bit gray or RGB Pillow image is
+    written as it is, without the copy a Picture needs (for a large upscaled photo, that
+    copy would be the biggest allocation of the run).
     """
+    if isinstance(picture, Image.Image) and picture.mode not in ("L", "RGB"):
+        picture = from_pil(picture)
     target = Path(path)
     image_format = _WRITE_FORMATS.get(target.suffix.lower())
     if image_format is None:
@@ -234,18 +240,10 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, quality: int 
         )
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, not {quality}")
-    if picture.has_alpha and image_format not in _ALPHA_FORMATS:
-        warnings.warn(f"{target}: {image_format} has no alpha; alpha dropped", stacklevel=2)
-        picture = replace(picture, alpha=None)
-    if picture.bit_depth == 16 and not (
-        image_format in _SIXTEEN_BIT_FORMATS and picture.channels == 1 and not picture.has_alpha
-    ):
-        warnings.warn(
-            f"{target}: Pillow cannot write this 16-bit image as {image_format}; written as 8-bit",
-            stacklevel=2,
-        )
-        picture = _to_8_bit(picture)
-    image = to_pil(picture)
+    if isinstance(picture, Image.Image):
+        image = picture
+    else:
+        image = to_pil(_writable(picture, target, image_format))
     options: dict[str, Any] = {}
     if image_format == "JPEG":
         # subsampling=0 keeps full-resolution chroma: upscaled detail is the point of SR.
@@ -256,6 +254,22 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, quality: int 
 
     atomic_write(target, lambda file: image.save(file, format=image_format, **options))
     return target
+
+
+def _writable(picture: Picture, target: Path, image_format: str) -> Picture:
+    """The picture without what `image_format` cannot hold, with a warning for each loss."""
+    if picture.has_alpha and image_format not in _ALPHA_FORMATS:
+        warnings.warn(f"{target}: {image_format} has no alpha; alpha dropped", stacklevel=3)
+        picture = replace(picture, alpha=None)
+    if picture.bit_depth == 16 and not (
+        image_format in _SIXTEEN_BIT_FORMATS and picture.channels == 1 and not picture.has_alpha
+    ):
+        warnings.warn(
+            f"{target}: Pillow cannot write this 16-bit image as {image_format}; written as 8-bit",
+            stacklevel=3,
+        )
+        picture = _to_8_bit(picture)
+    return picture
 
 
 def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[ImageReadError]]:

@@ -63,10 +63,28 @@ class Interpolate(nn.Module):
         if self.phases is None or min(x.shape[-2:]) <= self.phases.shape[-1] // 2:
             return imresize(x, self.scale, kernel=self.kernel)
         *batch, height, width = x.shape
-        pad = self.phases.shape[-1] // 2
-        planes = pad_symmetric(x.reshape(-1, 1, height, width), pad)
-        out = F.pixel_shuffle(F.conv2d(planes, self.phases.to(x.dtype)), int(self.scale))
+        out = F.pixel_shuffle(self.phase_planes(x).reshape(-1, *self.phases.shape[:1],
+                                                           height, width), int(self.scale))
         return out.reshape(*batch, out.shape[-2], out.shape[-1])
+
+    def phase_planes(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W -> N x C x s^2 x H x W: the output before its pixel shuffle, phase
+        r1 * s + r2 holding output pixels (s*k + r1, s*l + r2); channels last, so that a
+        caller can finish the pixels at LR size (exact polyphase scales only)."""
+        if self.phases is None:
+            raise ValueError(f"no polyphase form for scale {self.scale} with {self.kernel!r}")
+        *batch, height, width = x.shape
+        if min(height, width) <= self.phases.shape[-1] // 2:  # too small to mirror: gather
+            planes = F.pixel_unshuffle(imresize(x.reshape(-1, 1, height, width), self.scale),
+                                       int(self.scale))
+        else:
+            planes = pad_symmetric(x.reshape(-1, 1, height, width), self.phases.shape[-1] // 2)
+            # NHWC weight strides (a 1-channel tensor is both layouts, so give the strides)
+            # for an NHWC result: phase planes that a caller reads pixel by pixel
+            weights = self.phases.to(x.dtype)
+            taps = weights.shape[-1]
+            planes = F.conv2d(planes, weights.as_strided(weights.shape, (taps * taps, 1, taps, 1)))
+        return planes.view(*batch, -1, height, width)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, kernel={self.kernel!r}"
