@@ -257,14 +257,18 @@ def _validate(spec: ModelSpec, recipe: Recipe, eval_models: dict[int, nn.Module]
     return psnr
 
 
+def _scale_free(spec: ModelSpec) -> bool:
+    """Whether the model is a network behind a parameter-free upsampler (pre-upsampling)."""
+    with torch.device("meta"):
+        return isinstance(spec.build(spec.scales[0]), PreUpsampling)
+
+
 def _check_scale_free(spec: ModelSpec) -> None:
     """Multi-scale training shares one network between scales: only pre-upsampling models
     have one that does not depend on the scale."""
-    with torch.device("meta"):
-        scale_free = isinstance(spec.build(spec.scales[0]), PreUpsampling)
-    if not scale_free:
+    if not _scale_free(spec):
         names = [name for name, other in MODELS.items()
-                 if other.framework == "pre-upsampling" and not other.trains_at_test_time]
+                 if other.framework == "pre-upsampling" and _scale_free(other)]
         raise ValueError(
             f"multi-scale training (scales) needs a network that is the same at every scale, "
             f"i.e. a pre-upsampling model ({', '.join(names)}); {spec.name} is "
