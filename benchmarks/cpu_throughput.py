@@ -12,7 +12,9 @@ per second for:
     exported to ONNX: the authors' .pb files are not needed for the arithmetic, which is the
     same for any weights;
 and the arithmetic lower bound: the model's FLOPs divided by this machine's measured
-float32 matmul FLOP/s. All in one run, so the ratios compare like with like.
+float32 matmul FLOP/s. All in one run, the three paths in interleaved rounds (each time is
+the best of `repeats` rounds), so the ratios compare like with like even on a busy machine;
+the load average is printed before and after.
 
 OpenCV is not a superres dependency: `pip install opencv-python-headless` in the
 environment that runs this script (it is skipped, saying so, when cv2 is missing).
@@ -21,7 +23,7 @@ environment that runs this script (it is skipped, saying so, when cv2 is missing
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_times
 from torch.utils.flop_counter import FlopCounterMode
 
 import superres
@@ -38,20 +41,10 @@ from superres.train.checkpoint import save_weights
 MODELS = [("fsrcnn", s) for s in (2, 3, 4)] + [("espcn", s) for s in (2, 3, 4)]
 
 
-def best_seconds(run: Callable[[], object], repeats: int) -> float:
-    """Median of `repeats` timed runs after one warm-up run."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_flops_per_second(repeats: int) -> float:
     a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
-    return 2 * 1024**3 / best_seconds(lambda: a @ b, repeats * 4)
+    return 2 * 1024**3 / best_times({"matmul": lambda: a @ b}, repeats * 4, time.perf_counter)[
+        "matmul"]
 
 
 def model_flops(model: torch.nn.Module, size: int) -> int:
@@ -96,27 +89,31 @@ def main() -> None:
     image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
     peak = matmul_flops_per_second(args.repeats)
     print(f"{args.size}x{args.size} RGB input, {args.threads} threads, float32 matmul "
-          f"{peak / 1e9:.1f} GFLOP/s, OpenCV {opencv_version or 'not installed'}")
+          f"{peak / 1e9:.1f} GFLOP/s, OpenCV {opencv_version or 'not installed'}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| model | output MP/s: superres torch | superres onnx | OpenCV dnn | torch / OpenCV "
-          "| bound MP/s | torch / bound |")
-    print("|---|---|---|---|---|---|---|")
+          "| onnx / OpenCV | bound MP/s | torch / bound |")
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for name, scale in MODELS:
             megapixels = (args.size * scale) ** 2 / 1e6
             model = superres.build(name, scale).eval()
             weights = save_weights(model, Path(folder) / f"{name}_x{scale}.safetensors")
-            torch_up = superres.load(name, scale, weights=weights)  # the user's path
-            onnx_up = superres.load(name, scale, weights=weights, backend="onnx")
-            t_torch = best_seconds(lambda up=torch_up: up.upscale(image), args.repeats)
-            t_onnx = best_seconds(lambda up=onnx_up: up.upscale(image), args.repeats)
+            runs = {"torch": superres.load(name, scale, weights=weights),  # the user's path
+                    "onnx": superres.load(name, scale, weights=weights, backend="onnx")}
+            runs = {key: (lambda up=up: up.upscale(image)) for key, up in runs.items()}
             path = export_onnx(model, 1, Path(folder) / f"{name}_x{scale}.onnx")
             cv_up = opencv_pipeline(path, scale)
-            t_cv = (best_seconds(lambda up=cv_up: up(image), args.repeats) if cv_up
-                    else float("nan"))
+            if cv_up:
+                runs["opencv"] = lambda up=cv_up: up(image)
+            t = best_times(runs, args.repeats, time.perf_counter)
+            t_cv = t.get("opencv", float("nan"))
             t_bound = model_flops(model, args.size) / peak
-            print(f"| {name} x{scale} | {megapixels / t_torch:.1f} | {megapixels / t_onnx:.1f} | "
-                  f"{megapixels / t_cv:.1f} | {t_cv / t_torch:.2f} | {megapixels / t_bound:.1f} "
-                  f"| {t_bound / t_torch:.2f} |")
+            print(f"| {name} x{scale} | {megapixels / t['torch']:.1f} | "
+                  f"{megapixels / t['onnx']:.1f} | {megapixels / t_cv:.1f} | "
+                  f"{t_cv / t['torch']:.2f} | {t_cv / t['onnx']:.2f} | "
+                  f"{megapixels / t_bound:.1f} | {t_bound / t['torch']:.2f} |")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Tiled inference equals whole-image inference; self-ensemble is the mean of 8 transforms."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
 import superres
-from superres.infer import SelfEnsemble, Tiled, _profile, cut_tiles, tile_context, tile_starts
+from superres.infer import SelfEnsemble, Tiled, _profile, cut_tiles, tile_context, tile_grid
 from superres.nn.interpolation import Interpolate
 
 
@@ -21,6 +23,14 @@ def test_tiled_equals_untiled_at_sizes_that_are_not_tile_multiples(name, scale, 
     assert len(cut_tiles(53, 38, (24, 24), tiled.pad)) > 4
     with torch.no_grad():
         np.testing.assert_allclose(tiled(x).numpy(), model(x).numpy(), atol=1e-4)
+
+
+def test_tiles_are_the_fewest_that_fit_and_evenly_spread():
+    assert tile_grid(512, 256, 12) == (179, [0, 167, 333])
+    assert tile_grid(512, 512, 12) == (512, [0])
+    size, starts = tile_grid(1000, 100, 10)
+    assert len(starts) == 11 and size <= 100 and starts[-1] + size == 1000
+    assert all(b - a <= size - 10 for a, b in itertools.pairwise(starts))
 
 
 def test_cut_tiles_keep_every_pixel_once_and_away_from_inner_edges():
@@ -41,18 +51,20 @@ def test_blended_bands_equal_blending_over_the_whole_image(one_thread):
     torch.manual_seed(0)
     model = superres.build("vdsr", 2).eval()
     x = torch.rand(1, 1, 45, 70)
-    tile, pad, blend, s = 24, 3, 4, 2
-    rows, cols = tile_starts(45, tile, 2 * pad + blend), tile_starts(70, tile, 2 * pad + blend)
+    pad, blend, s = 3, 4, 2
+    (height, rows), (width, cols) = (tile_grid(45, 24, 2 * pad + blend),
+                                     tile_grid(70, 24, 2 * pad + blend))
     total, weights = torch.zeros(1, 1, 90, 140), torch.zeros(90, 140)
     with torch.no_grad():
         for i, top in enumerate(rows):
             for j, left in enumerate(cols):
-                weight = (_profile(tile, s, pad, blend, i == 0, i == len(rows) - 1)[:, None]
-                          * _profile(tile, s, pad, blend, j == 0, j == len(cols) - 1)[None])
-                y = model(x[..., top : top + tile, left : left + tile])
-                total[..., top * s : (top + tile) * s, left * s : (left + tile) * s] += y * weight
-                weights[top * s : (top + tile) * s, left * s : (left + tile) * s] += weight
-        tiled = Tiled(model, s, tile=tile, pad=pad, blend=blend)(x)
+                weight = (_profile(height, s, pad, blend, i == 0, i == len(rows) - 1)[:, None]
+                          * _profile(width, s, pad, blend, j == 0, j == len(cols) - 1)[None])
+                y = model(x[..., top : top + height, left : left + width])
+                total[..., top * s : (top + height) * s, left * s : (left + width) * s] += (
+                    y * weight)
+                weights[top * s : (top + height) * s, left * s : (left + width) * s] += weight
+        tiled = Tiled(model, s, tile=24, pad=pad, blend=blend)(x)
     torch.testing.assert_close(tiled, total / weights)
 
 

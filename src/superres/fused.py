@@ -127,6 +127,7 @@ class FusedChain(nn.Module):
         radius = self.radius
         padded = _nhwc(F.pad(x, (radius,) * 4))
         rows = max(32, self.strip_elements // (width * self.widest))  # overlap stays small
+        rows = -(-height // max(1, round(height / rows)))  # bands of even height
         out: torch.Tensor | None = None
         for top in range(0, height, rows):
             count = min(rows, height - top)

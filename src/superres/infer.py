@@ -49,13 +49,16 @@ class SelfEnsemble(Wrapper):
         return total / 8
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins along one axis: stride tile - overlap, the last tile flush with the end."""
+def tile_grid(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+    """(size, starts) of the fewest tiles of at most `tile` pixels, overlapping by at least
+    `overlap`, that cover `length`: all of one size, evenly spread. (Tiles of exactly
+    `tile` pixels would leave a last one mostly over its neighbour: 512 pixels in tiles of
+    256 overlapping by 12 would take 3 x 256 pixels of work instead of 3 x 179.)"""
     if length <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    return [*starts, length - tile]
+        return length, [0]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length - overlap) / count) + overlap
+    return size, [min(i * (size - overlap), length - size) for i in range(count)]
 
 
 def _profile(
@@ -119,15 +122,16 @@ class Cut:
 
 
 def cut_tiles(height: int, width: int, tile: tuple[int, int], pad: int) -> list[Cut]:
-    """Tiles of tile[0] x tile[1] LR pixels overlapping by 2 * pad, each keeping what lies
-    from `pad` past its start (the first from 0) to where the next one's kept part begins:
-    every pixel is kept from exactly one tile."""
-    rows, cols = tile_starts(height, tile[0], 2 * pad), tile_starts(width, tile[1], 2 * pad)
+    """Tiles of at most tile[0] x tile[1] LR pixels overlapping by 2 * pad (`tile_grid`),
+    each keeping what lies from `pad` past its start (the first from 0) to where the next
+    one's kept part begins: every pixel is kept from exactly one tile."""
+    (tile_h, rows), (tile_w, cols) = (tile_grid(height, tile[0], 2 * pad),
+                                      tile_grid(width, tile[1], 2 * pad))
 
     def kept(starts: list[int], length: int) -> list[tuple[int, int]]:
         return list(itertools.pairwise([0, *(start + pad for start in starts[1:]), length]))
 
-    return [Cut(slice(top, top + tile[0]), slice(left, left + tile[1]), slice(*row_kept),
+    return [Cut(slice(top, top + tile_h), slice(left, left + tile_w), slice(*row_kept),
                 slice(*col_kept))
             for top, row_kept in zip(rows, kept(rows, height), strict=True)
             for left, col_kept in zip(cols, kept(cols, width), strict=True)]
@@ -154,9 +158,10 @@ def tiled_regions(
         for cut in cut_tiles(height, width, shape, pad):
             yield cut.kept_rows, cut.kept_cols, cut.crop(run(cut.rows, cut.cols), scale)
     else:
-        rows = tile_starts(height, shape[0], 2 * pad + blend)
-        cols = tile_starts(width, shape[1], 2 * pad + blend)
-        yield from _blended_bands(run, rows, cols, (height, width), shape, scale, pad, blend)
+        tile_h, rows = tile_grid(height, shape[0], 2 * pad + blend)
+        tile_w, cols = tile_grid(width, shape[1], 2 * pad + blend)
+        yield from _blended_bands(run, rows, cols, (height, width), (tile_h, tile_w), scale,
+                                  pad, blend)
 
 
 def _blended_bands(run: Callable[[slice, slice], torch.Tensor], rows: list[int],

@@ -69,6 +69,7 @@ class Streamer:
     phases: bool = False
     device: torch.device | str = "cpu"
     dtype: torch.dtype = torch.float32
+    workers: int | None = None  # tile workers for cut tiles; None: torch.get_num_threads()
 
     def __post_init__(self) -> None:
         self.bicubic = Interpolate(self.scale).to(self.device)
@@ -79,9 +80,10 @@ class Streamer:
         `out` (N x sH x sW x C, the same dtype, or a Sink). Integers are full-scale (255 for uint8,
         65535 for uint16) and rounded; floats are in [0, 1].
 
-        Exactly cut tiles run on `torch.get_num_threads()` workers of one thread each: a
-        whole tile per worker has far fewer synchronisation points than every operation
-        split across threads, which matters on a busy machine. Blended tiles run in order.
+        Exactly cut tiles run on `workers` threads of one PyTorch thread each: a whole tile
+        per worker has far fewer synchronisation points than every operation split across
+        threads, which matters on a busy machine. Blended tiles run in order, each operation
+        on all threads.
         """
         n, height, width, channels = src.shape
         s = self.scale
@@ -99,7 +101,7 @@ class Streamer:
                                                width, s, self.tile, self.pad, self.blend):
                 self._finish(src, y, rows, cols, out, scratch)
             return
-        workers = torch.get_num_threads()
+        workers = self.workers or torch.get_num_threads()
         if workers > 1 and len(cut_tiles(height, width, shape, self.pad)) < workers:
             rows = min(shape[0], -(-height // workers) + 2 * self.pad)  # a tile per worker
             shape = (rows, shape[1])
@@ -108,11 +110,12 @@ class Streamer:
             for cut in cuts:
                 self._cut(src, out, cut)
             return
+        threads = torch.get_num_threads()
         with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
                                 initargs=(1,)) as pool:
             for done in [pool.submit(self._cut, src, out, cut) for cut in cuts]:
                 done.result()
-        torch.set_num_threads(workers)  # the workers' setting is also the global default
+        torch.set_num_threads(threads)  # the workers' setting is also the global default
 
     @torch.inference_mode()
     def _cut(self, src: torch.Tensor, out: torch.Tensor | Sink, cut: Cut) -> None:

@@ -32,7 +32,7 @@ ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, PILImage.Image, Pictu
 
 _BATCH_PIXELS = 512 * 512  # images are batched while the batch holds at most this many
 _MIN_OWNED = 16  # LR pixels a tile keeps beyond its context, at the least
-_FIXED_BYTES = 32 * 2**20  # finishing buffers and the like, whatever the tile
+_FIXED_BYTES = 32 * 2**20  # finishing buffers and the like of a tile, whatever its size
 
 
 @dataclass
@@ -272,17 +272,20 @@ class Upscaler:
         return None if tile is None or tile >= max(height, width) else tile
 
     def _cost(self, shape: torch.Size) -> Any:
-        """Estimated working bytes of a tile side: the network's activations (measured),
-        the LR tile as floats, blended bands for deep models, and fixed buffers."""
+        """Estimated working bytes of a tile side: the network's activations (measured) and
+        the LR tile as floats, for each tile in flight (one per thread when tiles are cut,
+        one when they are blended), the blended bands of deep models, and fixed buffers."""
         n, height, width, channels = shape
         net_channels = self._net_channels(channels)
         per_pixel = self._activation_bytes(net_channels) + 4 * channels
         _, blend = self._tile_context()
         band = 2 * n * net_channels * width * self.scale**2 * 4 if blend else 0
+        in_flight = 1 if blend else torch.get_num_threads()
 
         def cost(tile: int) -> float:
             rows = min(tile, height)
-            return n * rows * min(tile, width) * per_pixel + band * rows + _FIXED_BYTES
+            per_tile = n * rows * min(tile, width) * per_pixel + _FIXED_BYTES
+            return in_flight * per_tile + band * rows
 
         return cost
 
@@ -402,7 +405,11 @@ def load(
             raise ValueError("half precision runs with the torch backend only")
         from superres.export import OnnxRuntimeModel, cached_export
 
-        model = OnnxRuntimeModel(cached_export(model, channels, f"{spec.name}_x{scale}"))
+        # Exactly cut tiles run on one-thread workers (see superres.streaming), so each
+        # session call gets one thread then; blended tiles run one at a time on all threads.
+        cut = tile_context(model, channels or 1)[1] == 0
+        model = OnnxRuntimeModel(cached_export(model, channels, f"{spec.name}_x{scale}"),
+                                 threads=1 if cut else None)
     elif backend == "torch":
         # oneDNN's convolutions run about 1.5x faster on NHWC tensors (measured on FSRCNN
         # and ESPCN at 512x512 on the CPU); the model's outputs are the same.
