@@ -86,7 +86,12 @@ _BLEND = 4  # LR pixels of linear ramp between tiles whose context does not cove
 def tile_context(model: nn.Module, channels: int) -> tuple[int, int]:
     """(pad, blend) for tiling `model`. Small models (up to a million parameters) get their
     measured receptive-field radius as context and no blend: tiles are then cut exactly.
-    Deeper models see further than any affordable pad: 32 pixels and a 4-pixel ramp."""
+    Deeper models see further than any affordable pad: 32 pixels and a 4-pixel ramp.
+    A model whose probe would be slow (sparse coding solves a problem per patch) may state
+    its own context as a `tile_context` attribute."""
+    declared = getattr(model, "tile_context", None)
+    if declared is not None:
+        return declared
     if sum(p.numel() for p in model.parameters()) <= 1_000_000:
         pad = math.ceil(receptive_field(model, channels) / 2) + 1
         if pad <= _MAX_PAD:
