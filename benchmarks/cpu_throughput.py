@@ -14,7 +14,8 @@ per second for:
 and the arithmetic lower bound: the model's FLOPs divided by this machine's measured
 float32 matmul FLOP/s. All in one run, the three paths in interleaved rounds (each time is
 the best of `repeats` rounds), so the ratios compare like with like even on a busy machine;
-the load average is printed before and after.
+the load average is printed before and after. A second table times superres (PyTorch) and
+OpenCV on one thread in process CPU time, which other jobs on the machine disturb little.
 
 OpenCV is not a superres dependency: `pip install opencv-python-headless` in the
 environment that runs this script (it is skipped, saying so, when cv2 is missing).
@@ -72,17 +73,27 @@ def opencv_pipeline(onnx_path: Path, scale: int) -> Callable[[np.ndarray], np.nd
     return upscale
 
 
+def set_threads(threads: int) -> None:
+    """The same number of threads for PyTorch and OpenCV."""
+    torch.set_num_threads(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     try:
         import cv2
 
-        cv2.setNumThreads(args.threads)
         opencv_version = cv2.__version__
     except ImportError:
         opencv_version = None
@@ -94,6 +105,7 @@ def main() -> None:
     print("| model | output MP/s: superres torch | superres onnx | OpenCV dnn | torch / OpenCV "
           "| onnx / OpenCV | bound MP/s | torch / bound |")
     print("|---|---|---|---|---|---|---|---|")
+    one_thread = []
     with tempfile.TemporaryDirectory() as folder:
         for name, scale in MODELS:
             megapixels = (args.size * scale) ** 2 / 1e6
@@ -113,7 +125,18 @@ def main() -> None:
                   f"{megapixels / t['onnx']:.1f} | {megapixels / t_cv:.1f} | "
                   f"{t_cv / t['torch']:.2f} | {t_cv / t['onnx']:.2f} | "
                   f"{megapixels / t_bound:.1f} | {t_bound / t['torch']:.2f} |")
+            # The same on one thread in process CPU time: what each path costs, whatever
+            # else the machine is doing.
+            set_threads(1)
+            cpu = best_times({k: v for k, v in runs.items() if k != "onnx"}, args.repeats,
+                             time.process_time)
+            set_threads(args.threads)
+            one_thread.append((f"{name} x{scale}", cpu["torch"], cpu.get("opencv", float("nan"))))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print("\n| model | one thread, CPU ms: superres torch | OpenCV dnn | torch / OpenCV |")
+    print("|---|---|---|---|")
+    for label, t_torch, t_cv in one_thread:
+        print(f"| {label} | {t_torch * 1e3:.0f} | {t_cv * 1e3:.0f} | {t_cv / t_torch:.2f} |")
 
 
 if __name__ == "__main__":

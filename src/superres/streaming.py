@@ -56,8 +56,8 @@ class Streamer:
 
     `colour` says what the network sees: "luma" (a Y-channel model on an RGB image: Y in,
     colour differences by bicubic), "direct" (its output is the image), or "mean" (an RGB
-    model on a gray image: gray in as RGB, the mean of its output out). `phases`: `net`
-    returns phase planes N x C x s^2 x h x w instead of N x C x sh x sw.
+    model on a gray image: gray in as RGB, the mean of its output out). `net` returns
+    N x C x sh x sw, or phase planes N x C x s^2 x h x w (see `Interpolate.phase_planes`).
     """
 
     net: Callable[[torch.Tensor], torch.Tensor]
@@ -66,7 +66,6 @@ class Streamer:
     tile: int | None
     pad: int
     blend: int
-    phases: bool = False
     device: torch.device | str = "cpu"
     dtype: torch.dtype = torch.float32
     workers: int | None = None  # tile workers for cut tiles; None: torch.get_num_threads()
@@ -74,11 +73,11 @@ class Streamer:
     def __post_init__(self) -> None:
         self.bicubic = Interpolate(self.scale).to(self.device)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: ZSSR and DIP switch gradients back on inside
     def run(self, src: torch.Tensor, out: torch.Tensor | Sink) -> None:
         """Upscale `src` (N x H x W x C, any strides: a NumPy image shares its memory) into
-        `out` (N x sH x sW x C, the same dtype, or a Sink). Integers are full-scale (255 for uint8,
-        65535 for uint16) and rounded; floats are in [0, 1].
+        `out` (N x sH x sW x C, the same dtype, or a Sink). Integers are full-scale (255
+        for uint8, 65535 for uint16) and rounded; floats are in [0, 1].
 
         Exactly cut tiles run on `workers` threads of one PyTorch thread each: a whole tile
         per worker has far fewer synchronisation points than every operation split across
@@ -117,7 +116,7 @@ class Streamer:
                 done.result()
         torch.set_num_threads(threads)  # the workers' setting is also the global default
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def _cut(self, src: torch.Tensor, out: torch.Tensor | Sink, cut: Cut) -> None:
         """Run the network on one tile and finish the part of it that it keeps."""
         y = cut.crop(self._network(src, cut.rows, cut.cols), self.scale)
@@ -183,7 +182,6 @@ class Streamer:
         for c in range(3):
             torch.add(luma, _pixels(planes[:, c : c + 1], self.scale)[..., 0],
                       out=finished[..., c])
-
 
 
 def _scratch(buffers: dict[str, torch.Tensor], name: str, shape: tuple[int, ...],

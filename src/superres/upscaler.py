@@ -107,6 +107,12 @@ class Upscaler:
             return self._upscale_tensor(image)
         raise TypeError(f"cannot upscale a {type(image).__name__}")
 
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W float in [0, 1] (C = 1 or 3) -> upscaled, clamped to [0, 1]."""
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ValueError(f"expected N x C x H x W with C = 1 or 3, got {tuple(x.shape)}")
+        return self._upscale_tensor(x.float())
+
     def upscale_picture(self, picture: Picture) -> Picture:
         """Upscale colour and alpha of a decoded image, keeping its bit depth."""
         return self._upscale_pictures([picture])[0]
@@ -220,11 +226,10 @@ class Upscaler:
     def _streamer(self, channels: int, tile: int | None, alpha: bool) -> Streamer:
         if alpha:  # bicubic, whose context is its kernel's reach
             return Streamer(self.bicubic.phase_planes, self.scale, "direct", tile, 3, 0,
-                            phases=True, device=self.device)
-        net, phases = self._network(channels)
+                            device=self.device)
         pad, blend = self._tile_context()
-        return Streamer(net, self.scale, self._colour(channels), tile, pad, blend,
-                        phases=phases, device=self.device, dtype=self.dtype)
+        return Streamer(self._network(channels), self.scale, self._colour(channels), tile, pad,
+                        blend, device=self.device, dtype=self.dtype)
 
     def _colour(self, channels: int) -> Colour:
         if self.color == "y" and channels == 3:
@@ -235,15 +240,16 @@ class Upscaler:
         """Channels the network sees for an image with `channels` colour channels."""
         return {"y": 1, "rgb": 3}.get(self.color, channels)
 
-    def _network(self, channels: int) -> tuple[Any, bool]:
-        """The callable to run on tiles, and whether it returns phase planes."""
+    def _network(self, channels: int) -> Any:
+        """The callable to run on tiles: where it can, one that returns phase planes, so
+        that the colour is finished before the pixel shuffle."""
         fused, model = self._fused, self.model
         if fused is not None and fused.shuffle is not None:
             out_channels = self._net_channels(channels)
-            return (lambda x: fused.phases(x).unflatten(1, (out_channels, -1))), True
+            return lambda x: fused.phases(x).unflatten(1, (out_channels, -1))
         if isinstance(model, Interpolate) and model.phases is not None:
-            return model.phase_planes, True
-        return fused or model, False
+            return model.phase_planes
+        return fused or model
 
     def _tile_context(self) -> tuple[int, int]:
         """(pad, blend) of this model's tiles, measured once."""
@@ -292,8 +298,7 @@ class Upscaler:
     def _activation_bytes(self, channels: int) -> float:
         """Activation bytes per LR pixel of the network, measured on a probe once."""
         if channels not in self._bytes_per_pixel:
-            net = self._network(channels)[0] if not _is_onnx(self.model) else (
-                self._torch_network())
+            net = self._torch_network() if _is_onnx(self.model) else self._network(channels)
             self._bytes_per_pixel[channels] = bytes_per_pixel(net, channels, self.dtype,
                                                               self.device)
         return self._bytes_per_pixel[channels]
@@ -381,10 +386,11 @@ def load(
     spec = get_model(name)
     spec.check_scale(scale)
     if spec.trains_at_test_time:
-        if tta or backend != "torch" or max_memory is not None:
+        if tta or backend != "torch" or max_memory is not None or precision != "float32":
             raise ValueError(f"{spec.name} learns from each input at test time: it has its own "
-                             "self-ensemble, no fixed graph and the whole image in memory, so "
-                             "--tta, ONNX and --max-memory do not apply")
+                             "self-ensemble, no fixed graph and the whole image in memory, and "
+                             "trains in float32, so --tta, ONNX, --max-memory and --half do "
+                             "not apply")
         tile = None  # it learns from the whole image's internal statistics
         model = spec.build(scale, time_budget=budget) if budget else spec.build(scale)
     else:
