@@ -170,11 +170,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             except KeyError as err:
                 message = str(err).strip("'\"")
                 raise UsageError(f"{message}; or give a folder of HR images") from err
+    metrics = _perceptual_metrics(args)
     for scale in args.scales:
         upscaler = _load(args.model, scale, args.device, args.weights, tta=args.tta,
                          backend=args.backend, budget=args.budget)
         results = evaluate(
-            upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet
+            upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet,
+            metrics=metrics,
         )
         if args.json:
             report = {
@@ -186,9 +188,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(json.dumps(report))
         else:
             for r in results:
+                extra = "".join(f"  {name} {value:.4f}" for name, value in r.extra.items())
                 print(f"{upscaler.name:>10} x{scale}  {r.dataset:<10} {r.images:4d} images  "
-                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f}  ({r.seconds:.1f} s)")
+                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f}{extra}  ({r.seconds:.1f} s)")
     return EXIT_OK
+
+
+def _perceptual_metrics(args: argparse.Namespace) -> list:
+    """The perceptual measures asked for with --vgg-distance and --niqe."""
+    from superres.metrics import NIQEScore, VGGFeatureDistance
+
+    metrics: list = [VGGFeatureDistance()] if args.vgg_distance else []
+    if args.niqe is not None:
+        try:
+            metrics.append(NIQEScore(args.niqe or None))
+        except ValueError as err:  # a file that is not a NIQE model
+            raise UsageError(str(err)) from err
+    return metrics
 
 
 # ---------------------------------------------------------------- models
@@ -471,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the model with PyTorch (default) or ONNX Runtime")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
     ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
+    ev.add_argument("--vgg-distance", action="store_true",
+                    help="also the VGG19 feature distance to HR on relu2_2 + relu3_1 (lower is "
+                         "closer; needs VGG19 weights in $SUPERRES_WEIGHTS)")
+    ev.add_argument("--niqe", nargs="?", const="", metavar="MODEL.npz",
+                    help="also NIQE of the SR images (no reference; lower looks more natural), "
+                         "with this pristine model or the standard one in $SUPERRES_WEIGHTS")
     ev.add_argument("--device", default="cpu", help="torch device (default cpu)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_eval)

@@ -2,7 +2,8 @@
 
 Each HR image is read as uint8, modcropped to the scale, downscaled with MATLAB-style
 bicubic (rounded to uint8), upscaled by the model on the whole image, quantised to uint8
-and scored on the Y channel with `scale` pixels shaved (see `superres.metrics`).
+and scored on the Y channel with `scale` pixels shaved (see `superres.metrics`). Perceptual
+measures (`metrics=[VGGFeatureDistance(), NIQEScore()]`) are taken on the same SR images.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from superres.data import dataset_images
 from superres.degrade import bicubic_lr, modcrop
 from superres.io import read_image
-from superres.metrics import Channel, score
+from superres.metrics import Channel, ImageMetric, score
 from superres.upscaler import Upscaler
 
 
@@ -28,6 +29,7 @@ class ImageScore:
     image: str
     psnr: float
     ssim: float
+    extra: dict[str, float] = field(default_factory=dict)  # further metrics, by name
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,20 @@ class DatasetResult:
     ssim: float
     seconds: float  # time spent in the model (LR synthesis and scoring excluded)
     per_image: list[ImageScore] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)  # means of further metrics, by name
 
     def to_json(self, per_image: bool = False) -> dict:
-        data = asdict(self)
-        if not per_image:
+        """The scores as a flat mapping: further metrics sit beside psnr and ssim."""
+        data = _flatten(asdict(self))
+        if per_image:
+            data["per_image"] = [_flatten(image) for image in data["per_image"]]
+        else:
             del data["per_image"]
         return data
+
+
+def _flatten(data: dict) -> dict:
+    return {**{k: v for k, v in data.items() if k != "extra"}, **data["extra"]}
 
 
 def evaluate_dataset(
@@ -54,8 +64,10 @@ def evaluate_dataset(
     *,
     channel: Channel = "y",
     progress: bool = True,
+    metrics: Sequence[ImageMetric] = (),
 ) -> DatasetResult:
-    """Score `upscaler` on a registered test set or a folder of HR images."""
+    """Score `upscaler` on a registered test set or a folder of HR images; `metrics` are
+    measured too, on the same uint8 SR images (their means land in `extra`)."""
     name, paths = dataset_images(dataset)
     scale = upscaler.scale
     scores: list[ImageScore] = []
@@ -70,7 +82,8 @@ def evaluate_dataset(
         sr = upscaler.upscale(lr)
         seconds += time.perf_counter() - start
         result = score(sr, hr, scale, channel)
-        scores.append(ImageScore(path.stem, result.psnr, result.ssim))
+        extra = {metric.name: metric(sr, hr, scale) for metric in metrics}
+        scores.append(ImageScore(path.stem, result.psnr, result.ssim, extra))
     return DatasetResult(
         dataset=name,
         images=len(scores),
@@ -78,6 +91,7 @@ def evaluate_dataset(
         ssim=float(np.mean([s.ssim for s in scores])),
         seconds=seconds,
         per_image=scores,
+        extra={m.name: float(np.mean([s.extra[m.name] for s in scores])) for m in metrics},
     )
 
 
@@ -87,6 +101,10 @@ def evaluate(
     *,
     channel: Channel = "y",
     progress: bool = True,
+    metrics: Sequence[ImageMetric] = (),
 ) -> list[DatasetResult]:
     """Score `upscaler` on each of `datasets` (registered names or HR folders)."""
-    return [evaluate_dataset(upscaler, d, channel=channel, progress=progress) for d in datasets]
+    return [
+        evaluate_dataset(upscaler, d, channel=channel, progress=progress, metrics=metrics)
+        for d in datasets
+    ]

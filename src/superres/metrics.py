@@ -5,19 +5,27 @@ uint8 SR image with the modcropped uint8 HR image on the BT.601 Y channel (16..2
 as float), after shaving `scale` pixels from every border; PSNR with peak 255; SSIM with an
 11x11 Gaussian window (sigma 1.5), K = (0.01, 0.03), 'valid' filtering, mean of the map.
 A single-channel image is measured on its raw intensity, as the MATLAB scripts do.
+
+Perceptual SR is judged by more than fidelity: `ImageMetric`s (the VGG feature distance,
+NIQE) can be measured beside PSNR/SSIM in the same pass (`superres.evaluation`).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from superres.color import rgb_to_y
 from superres.degrade import modcrop
+
+if TYPE_CHECKING:
+    from superres.niqe import NIQEModel
 
 Channel = Literal["y", "rgb"]
 
@@ -113,3 +121,59 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int, channel: Channel = "y") ->
         psnr=psnr(stacked_sr, stacked_hr),
         ssim=float(np.mean([ssim(a, b) for a, b in planes])),
     )
+
+
+# ----------------------------------------------------------------------------- perceptual
+
+
+class ImageMetric(Protocol):
+    """A measure of one SR image besides PSNR/SSIM, for perceptual SR: `name` is its key in
+    reports; it is called with the uint8 SR image, the modcropped uint8 HR image and the
+    scale, and measures them with `scale` border pixels shaved, as PSNR is."""
+
+    name: str
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float: ...
+
+
+class VGGFeatureDistance:
+    """`superres.perceptual.VGGDistance` (unit-normalised VGG19 features, LPIPS's uncalibrated
+    baseline) on uint8 RGB images; lower is closer to HR. The default layers, relu2_2 and
+    relu3_1, are the deepest in the truncated VGG19 weights; gray images are repeated to RGB."""
+
+    name = "vgg_distance"
+
+    def __init__(self, layers: Sequence[str] = ("relu2_2", "relu3_1"),
+                 weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True):
+        from superres.perceptual import VGGDistance
+
+        self.distance = VGGDistance(layers, weights, pretrained=pretrained).eval()
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        import torch
+
+        def tensor(image: np.ndarray) -> torch.Tensor:
+            rgb = np.atleast_3d(shave(image, scale)).astype(np.float32) / 255
+            batch = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+            return batch.expand(1, 3, *batch.shape[2:])  # gray -> 3 equal channels
+
+        with torch.no_grad():
+            return float(self.distance(tensor(sr), tensor(hr))[0])
+
+
+class NIQEScore:
+    """NIQE of the SR image alone (no reference; `superres.niqe`), on Y; lower looks more
+    natural. `model` is a pristine model or its .npz file; default: the standard model in the
+    weights folder."""
+
+    name = "niqe"
+
+    def __init__(self, model: NIQEModel | str | os.PathLike[str] | None = None) -> None:
+        from superres.niqe import NIQEModel, load_niqe_model
+
+        self.model = model if isinstance(model, NIQEModel) else load_niqe_model(model)
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        from superres.niqe import niqe
+
+        return niqe(shave(sr, scale), self.model)
