@@ -1,6 +1,7 @@
 """The GAN stage: D and G alternate, both resume exactly, and weights interpolate."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from superres.cli import EXIT_OK, EXIT_USAGE, main
-from superres.train.adversarial import interpolate_weights
-from superres.train.recipe import parse_recipe
-from superres.train.trainer import train
+from superres.train.adversarial import DISCRIMINATORS, interpolate_weights
+from superres.train.recipe import load_recipe, parse_recipe
+from superres.train.trainer import learning_rate, train
+
+# Every test here trains: one thread each, or the two cores thrash on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +32,8 @@ def photos(tmp_path_factory) -> Path:
 def _gan_recipe(folder: Path, **gan):
     settings = {"discriminator": "srgan", "perceptual_weight": 0.0, **gan}
     return parse_recipe({
-        "model": "srvgg", "scale": 4, "seed": 3, "loss": "l1",
-        "data": {"train": [str(folder)], "patch": 24, "batch": 2},
+        "model": "srvgg-s", "scale": 4, "seed": 3, "loss": "l1",
+        "data": {"train": [str(folder)], "patch": 16, "batch": 2},
         "optimizer": {"lr": 1e-4}, "schedule": {"name": "constant", "steps": 100},
         "validate_on": str(folder), "validate_every": 2, "checkpoint_every": 2,
         "gan": settings,
@@ -92,3 +96,50 @@ def test_interpolate_command(tmp_path, capsys):
     assert main([*args, "--alpha", "0.8", "-o", str(out)]) == EXIT_OK
     torch.testing.assert_close(load_file(str(out))["w"], torch.full((2,), 0.8))
     assert main([*args, "--alpha", "1.5", "-o", str(out)]) == EXIT_USAGE
+
+
+def test_shipped_gan_recipes_follow_their_papers():
+    srgan, esrgan = load_recipe("srgan_x4"), load_recipe("esrgan_x4")
+    # SRGAN: VGG54 content loss rescaled by (1/12.75)^2, 1e-3 adversarial, no pixel loss;
+    # 1e5 updates at 1e-4 then 1e5 at 1e-5, from SRResNet (MSE); 96 px HR patches, batch 16.
+    assert srgan.gan.perceptual_layers == {"relu5_4": 1.0}
+    assert srgan.gan.perceptual_weight == pytest.approx(1 / 12.75**2, rel=0.03)
+    assert (srgan.gan.gan_loss, srgan.gan.weight, srgan.gan.pixel_weight) == ("vanilla", 1e-3, 0)
+    assert [learning_rate(srgan, s) for s in (0, 99_999, 100_000, 199_999)] == pytest.approx(
+        [1e-4, 1e-4, 1e-5, 1e-5])
+    assert srgan.schedule.steps == 200_000 and "srresnet_x4" in srgan.init
+    # ESRGAN: L1 1e-2, conv5_4 before activation 1, RaGAN 5e-3; 1e-4 halved at 50k, 100k,
+    # 200k, 300k; 400k updates from the PSNR-oriented RRDB; 128 px HR patches, batch 16.
+    gan = esrgan.gan
+    assert (gan.gan_loss, gan.weight, gan.pixel_weight, esrgan.loss) == ("ragan", 5e-3, 1e-2, "l1")
+    assert gan.perceptual_layers == {"conv5_4": 1.0} and gan.perceptual_weight == 1
+    rates = [learning_rate(esrgan, s) for s in (0, 50_000, 100_000, 200_000, 300_000, 399_999)]
+    assert rates == pytest.approx([1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6, 6.25e-6])
+    assert esrgan.schedule.steps == 400_000 and "rrdb_x4" in esrgan.init
+    for recipe, patch in ((srgan, 96), (esrgan, 128)):
+        assert recipe.data.batch == 16 and recipe.data.patch * recipe.scale == patch
+        DISCRIMINATORS[recipe.gan.discriminator](patch)  # the paper's D takes these patches
+
+
+@pytest.mark.skipif(not os.environ.get("SUPERRES_WEIGHTS"), reason="SUPERRES_WEIGHTS is not set")
+def test_the_cpu_demo_chains_its_psnr_stage_into_its_gan_stage(photos, tmp_path):
+    psnr, gan = load_recipe("srvgg_x4_demo_psnr"), load_recipe("srvgg_x4_demo_gan")
+    assert psnr.gan is None and psnr.loss == "l1"
+    assert gan.init == "runs/srvgg_x4_demo_psnr/best.safetensors"  # stage 1's default folder
+    assert set(gan.gan.perceptual_layers) <= {"relu1_1", "relu1_2", "relu2_1", "relu2_2",
+                                              "relu3_1"}  # the truncated VGG19's layers
+
+    def tiny(recipe, **changes):
+        data = replace(recipe.data, train=(str(photos),), batch=2)
+        schedule = replace(recipe.schedule, steps=2)
+        return replace(recipe, data=data, schedule=schedule, validate_on=str(photos),
+                       validate_every=2, checkpoint_every=2, **changes)
+
+    train(tiny(psnr), tmp_path / "psnr", progress=False)
+    init = tmp_path / "psnr" / "best.safetensors"
+    train(tiny(gan, init=str(init)), tmp_path / "gan", progress=False)
+    before, after = load_file(str(init)), load_file(str(tmp_path / "gan" / "latest.safetensors"))
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the GAN stage moved G
+    log = (tmp_path / "gan" / "log.csv").read_text().splitlines()
+    assert float(log[-1].split(",")[-1]) > 0  # D's loss was logged

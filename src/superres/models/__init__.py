@@ -7,13 +7,14 @@ from superres.models.dip import DIP
 from superres.models.drcn import DRCN
 from superres.models.edsr import EDSR, EDSR_BASELINE
 from superres.models.espcn import ESPCN
-from superres.models.esrgan import ESRGAN, RRDB, SRVGG
+from superres.models.esrgan import ESRGAN, RRDB, SRVGG, SRVGG_S
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
 from superres.models.interpolation import BICUBIC, BILINEAR, LANCZOS, NEAREST
 from superres.models.lapsrn import LAPSRN, MS_LAPSRN
 from superres.models.rcan import RCAN
 from superres.models.rdn import RDN
 from superres.models.registry import ModelSpec
+from superres.models.sparse_coding import SPARSE_CODING
 from superres.models.srcnn import SRCNN, SRCNN_915
 from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
 from superres.models.srresnet import SRGAN, SRRESNET
@@ -24,11 +25,13 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         NEAREST, BILINEAR, BICUBIC, LANCZOS,  # interpolation
+        SPARSE_CODING,  # shallow learning: coupled sparse-coding dictionaries
         SRCNN, SRCNN_915, FSRCNN, FSRCNN_S, ESPCN,  # the first CNNs
         VDSR, DRCN, LAPSRN, MS_LAPSRN,  # very deep, recursive, progressive
         SRDENSENET_H, SRDENSENET_HL, SRDENSENET, DBPN,  # dense skips, back-projection
         EDSR_BASELINE, EDSR, RDN, RCAN,  # deep residual, residual-dense, channel attention
         SRRESNET, SRGAN, RRDB, ESRGAN, SRVGG,  # perceptual SR: SRGAN, ESRGAN, compact GAN
+        SRVGG_S,  # the compact GAN's generator at CPU-demo size
         ZSSR, DIP,  # unsupervised: learned at test time from the LR image alone
     )
 }

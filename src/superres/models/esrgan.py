@@ -16,10 +16,15 @@ Real-World Blind Super-Resolution with Pure Synthetic Data", ICCVW 2021 (xinntao
 conv + PReLU at LR size (64 features, 16 body convs as the released realesr-animevideov3;
 realesr-general-x4v3 has 32), one sub-pixel convolution to RGB, plus the nearest-neighbour
 enlarged input. Real-ESRGAN trains it on synthetic real-world degradations; `srvgg` here is the
-architecture, with a PSNR-oriented bicubic recipe small enough for a CPU.
+architecture, with a PSNR-oriented bicubic recipe small enough for a CPU. `srvgg-s` is the same
+network at 8 convolutions of 32 features, sized for the two-stage perceptual-SR demo on a CPU
+(docs/perceptual.md); it is not a released configuration.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
 
 from torch import nn
 
@@ -97,4 +102,12 @@ SRVGG = ModelSpec(
     build=srvgg,
     color="rgb",
     framework="post-upsampling",
+)
+
+SRVGG_S = replace(
+    SRVGG,
+    name="srvgg-s",
+    summary="SRVGGNetCompact at CPU-demo size (not a released configuration): 8 conv-PReLU, "
+    "32 features, pixel shuffle, nearest skip, RGB",
+    build=partial(srvgg, convs=8, channels=32),
 )
