@@ -11,11 +11,12 @@ per second for:
     `cv2.dnn`, chroma by `cv2.resize` INTER_CUBIC, back to BGR), on the same architecture
     exported to ONNX: the authors' .pb files are not needed for the arithmetic, which is the
     same for any weights;
-and the arithmetic lower bound: the model's FLOPs divided by this machine's measured
-float32 matmul FLOP/s. All in one run, the three paths in interleaved rounds (each time is
-the best of `repeats` rounds), so the ratios compare like with like even on a busy machine;
-the load average is printed before and after. A second table times superres (PyTorch) and
-OpenCV on one thread in process CPU time, which other jobs on the machine disturb little.
+and the arithmetic lower bound: the model's FLOPs divided by this machine's float32 matmul
+FLOP/s (a 1024 x 1024 matmul). All in one run, the three paths and the matmul in
+interleaved rounds (each time is the best of `repeats` rounds), so the ratios compare like
+with like even on a busy machine; the load average is printed before and after. A second
+table times superres (PyTorch) and OpenCV on one thread in process CPU time, which other
+jobs on the machine disturb little.
 
 OpenCV is not a superres dependency: `pip install opencv-python-headless` in the
 environment that runs this script (it is skipped, saying so, when cv2 is missing).
@@ -42,10 +43,7 @@ from superres.train.checkpoint import save_weights
 MODELS = [("fsrcnn", s) for s in (2, 3, 4)] + [("espcn", s) for s in (2, 3, 4)]
 
 
-def matmul_flops_per_second(repeats: int) -> float:
-    a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
-    return 2 * 1024**3 / best_times({"matmul": lambda: a @ b}, repeats * 4, time.perf_counter)[
-        "matmul"]
+MATMUL = 1024  # the matmul that measures this machine's float32 FLOP/s
 
 
 def model_flops(model: torch.nn.Module, size: int) -> int:
@@ -98,10 +96,10 @@ def main() -> None:
     except ImportError:
         opencv_version = None
     image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
-    peak = matmul_flops_per_second(args.repeats)
-    print(f"{args.size}x{args.size} RGB input, {args.threads} threads, float32 matmul "
-          f"{peak / 1e9:.1f} GFLOP/s, OpenCV {opencv_version or 'not installed'}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    a, b = torch.rand(MATMUL, MATMUL), torch.rand(MATMUL, MATMUL)
+    print(f"{args.size}x{args.size} RGB input, {args.threads} threads, OpenCV "
+          f"{opencv_version or 'not installed'}, load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores")
     print("| model | output MP/s: superres torch | superres onnx | OpenCV dnn | torch / OpenCV "
           "| onnx / OpenCV | bound MP/s | torch / bound |")
     print("|---|---|---|---|---|---|---|---|")
@@ -118,9 +116,10 @@ def main() -> None:
             cv_up = opencv_pipeline(path, scale)
             if cv_up:
                 runs["opencv"] = lambda up=cv_up: up(image)
+            runs["matmul"] = lambda: a @ b  # in the same rounds: the bound sees the same load
             t = best_times(runs, args.repeats, time.perf_counter)
             t_cv = t.get("opencv", float("nan"))
-            t_bound = model_flops(model, args.size) / peak
+            t_bound = model_flops(model, args.size) / (2 * MATMUL**3 / t["matmul"])
             print(f"| {name} x{scale} | {megapixels / t['torch']:.1f} | "
                   f"{megapixels / t['onnx']:.1f} | {megapixels / t_cv:.1f} | "
                   f"{t_cv / t['torch']:.2f} | {t_cv / t['onnx']:.2f} | "
@@ -128,8 +127,8 @@ def main() -> None:
             # The same on one thread in process CPU time: what each path costs, whatever
             # else the machine is doing.
             set_threads(1)
-            cpu = best_times({k: v for k, v in runs.items() if k != "onnx"}, args.repeats,
-                             time.process_time)
+            cpu = best_times({k: v for k, v in runs.items() if k in ("torch", "opencv")},
+                             args.repeats, time.process_time)
             set_threads(args.threads)
             one_thread.append((f"{name} x{scale}", cpu["torch"], cpu.get("opencv", float("nan"))))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
