@@ -121,8 +121,9 @@ class FusedChain(nn.Module):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         """The fused convolutions, on the input zero-padded once by their total radius, a
-        band of rows at a time (feature maps that fit in cache run much faster than maps of
-        a whole tile: 168 vs 227-268 ms for ESPCN on 512x512, one thread)."""
+        band of rows at a time: maps that stay in cache run faster than maps of a whole tile
+        (ESPCN on 512x512, one thread: 215 against 249 ms at x2, 230 against 329 ms at x4,
+        benchmarks/cpu_ablation.py); each band recomputes 2 * radius rows of context."""
         n, _, height, width = x.shape
         radius = self.radius
         padded = _nhwc(F.pad(x, (radius,) * 4))
