@@ -31,3 +31,13 @@ def test_phase_rewrite_matches_transposed_convolution(scale, kernel, channels_in
 def test_even_kernel_is_refused():
     with pytest.raises(ValueError, match="odd kernel"):
         TransposedConv(4, 4, 2, kernel=4)
+
+
+def test_onnx_export_keeps_the_transposed_convolution(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from superres.export import export_onnx
+
+    path = export_onnx(TransposedConv(4, 1, 3), 4, tmp_path / "deconv.onnx")
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert "ConvTranspose" in ops and "DepthToSpace" not in ops

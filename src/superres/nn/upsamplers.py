@@ -36,6 +36,8 @@ class TransposedConv(nn.ConvTranspose2d):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if torch.onnx.is_in_onnx_export():  # exported graphs keep the standard ConvTranspose
+            return super().forward(x)
         scale = self.stride[0]
         weight, bias, (before, after) = phase_kernel(self.weight, self.bias, scale, self.padding[0])
         x = F.pad(x, (before, after, before, after))
