@@ -1,6 +1,7 @@
 """CPU throughput of superres against OpenCV's dnn_superres pipeline and the arithmetic bound.
 
     python benchmarks/cpu_throughput.py [--size 512] [--repeats 5] [--threads N]
+                                        [--models fsrcnn espcn]
 
 For FSRCNN and ESPCN at x2/x3/x4 on a size x size RGB input, prints megapixels of output
 per second for:
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--models", nargs="+", default=sorted({name for name, _ in MODELS}),
+                        help="which of fsrcnn, espcn to time (default: both)")
     args = parser.parse_args()
     set_threads(args.threads)
     try:
@@ -105,7 +108,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     one_thread = []
     with tempfile.TemporaryDirectory() as folder:
-        for name, scale in MODELS:
+        for name, scale in [(name, scale) for name, scale in MODELS if name in args.models]:
             megapixels = (args.size * scale) ** 2 / 1e6
             model = superres.build(name, scale).eval()
             weights = save_weights(model, Path(folder) / f"{name}_x{scale}.safetensors")
