@@ -1,0 +1,36 @@
+"""Every shipped network measures, on Set5, exactly what its zoo entry and model card say,
+and beats bicubic there; the default model for a scale is the best shipped one."""
+
+from __future__ import annotations
+
+import pytest
+
+import superres
+from superres.evaluation import evaluate_dataset
+from superres.models import default_model
+from superres.zoo import shipped_weights
+
+# Sparse coding has its own check on a crop (tests/test_sparse_coding.py): its Set5 run is
+# minutes of lasso solves, not seconds of convolutions.
+NETWORKS = [w for w in shipped_weights() if w.model != "sparse-coding"]
+BICUBIC_SET5 = {2: 33.66, 3: 30.39, 4: 28.42}  # published_results.md
+
+
+@pytest.mark.parametrize("weights", NETWORKS, ids=lambda w: f"{w.model}_x{w.scale}")
+def test_shipped_weights_reproduce_their_recorded_set5_score(weights, require_dataset,
+                                                             one_thread):
+    require_dataset("Set5")
+    score = evaluate_dataset(superres.load(weights.model, weights.scale), "Set5",
+                             progress=False)
+    # within rounding of the recorded figures (another CPU may sum float32 in another order)
+    assert score.psnr == pytest.approx(weights.scores["Set5"][0], abs=1e-3)
+    assert score.ssim == pytest.approx(weights.scores["Set5"][1], abs=1e-4)
+    assert score.psnr > BICUBIC_SET5[weights.scale] + 0.5
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_default_model_is_the_best_shipped_at_its_scale(scale):
+    shipped = [w for w in shipped_weights() if w.scale == scale]
+    assert shipped, f"no network shipped at x{scale}"
+    best = max(shipped, key=lambda w: w.scores["Set5"][0])
+    assert default_model(scale).name == best.model
