@@ -4,12 +4,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from images import write_smooth_images
 from superres.cli import EXIT_OK, EXIT_USAGE, main
 from superres.train.adversarial import DISCRIMINATORS, interpolate_weights
 from superres.train.recipe import load_recipe, parse_recipe
@@ -22,11 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hr")
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        coarse = rng.integers(0, 256, (12, 14, 3), dtype=np.uint8)
-        Image.fromarray(coarse).resize((140, 120), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
+    return write_smooth_images(folder, 2, (12, 14), (140, 120))
 
 
 def _gan_recipe(folder: Path, **gan):

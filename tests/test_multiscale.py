@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import superres
+from images import write_smooth_images
 from superres.data.patches import PatchSampler, TrainingImage, load_images
 from superres.degrade import bicubic_lr
 from superres.nn.interpolation import Interpolate
@@ -36,11 +37,7 @@ def noise_folder(tmp_path_factory) -> Path:
 def smooth_folder(tmp_path_factory) -> Path:
     """Smooth random images (learnable structure) standing in for a training set."""
     folder = tmp_path_factory.mktemp("smooth")
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        coarse = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
-        Image.fromarray(coarse).resize((60, 48), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
+    return write_smooth_images(folder, 3, (8, 10), (60, 48))
 
 
 def _recipe(folder: Path, **overrides):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from images import write_smooth_images
 from superres.cli import EXIT_MISSING, EXIT_OK, EXIT_USAGE, main
 from superres.data import dataset_images
 from superres.evaluation import evaluate_dataset
@@ -132,11 +132,7 @@ def test_bad_input_is_refused_with_the_reason():
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hr")
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        coarse = rng.integers(0, 256, (20, 22, 3), dtype=np.uint8)
-        Image.fromarray(coarse).resize((220, 200), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
+    return write_smooth_images(folder, 2, (20, 22), (220, 200))
 
 
 def test_evaluation_reports_perceptual_metrics_beside_psnr(photos, one_thread):

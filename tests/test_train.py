@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 import superres
+from images import write_smooth_images
 from superres.cli import EXIT_OK, EXIT_USAGE, main
 from superres.train.checkpoint import load_weights, save_weights
 from superres.train.recipe import load_recipe, parse_recipe, shipped_recipes
@@ -20,11 +20,7 @@ from superres.zoo import WeightsNotFoundError
 def image_folder(tmp_path_factory) -> Path:
     """Smooth random images (learnable structure) standing in for a training set."""
     folder = tmp_path_factory.mktemp("hr")
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        coarse = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
-        Image.fromarray(coarse).resize((60, 48), Image.BICUBIC).save(folder / f"{i}.png")
-    return folder
+    return write_smooth_images(folder, 3, (8, 10), (60, 48))
 
 
 def _recipe(folder: Path, **overrides):
