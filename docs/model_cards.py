@@ -16,6 +16,7 @@ import csv
 import importlib
 import inspect
 import json
+import re
 from pathlib import Path
 
 from superres.models import MODELS, ModelSpec
@@ -138,7 +139,8 @@ def card(spec: ModelSpec) -> str:
     for scale, weights in sorted(shipped.items()):
         lines.append(f"Shipped x{scale}: `{weights.file}` (sha256 {weights.sha256[:16]}...), "
                      f"recipe `{weights.recipe}`, {weights.steps} steps, "
-                     f"{weights.train_hours} h of training on one CPU thread.")
+                     f"{weights.train_hours} h of training on one CPU thread"
+                     + (f", starting from {_short_sha(weights.init)}." if weights.init else "."))
     if not shipped and spec.learned:
         lines.append("No weights are shipped yet: `superres upscale`/`eval` refuse this model "
                      "unless given `--weights FILE`.")
@@ -149,6 +151,11 @@ def card(spec: ModelSpec) -> str:
     if short:
         lines += ["", "## How far a short CPU run gets from the paper", "", *short]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _short_sha(text: str) -> str:
+    """Full sha256 digests in `text` cut to 16 hex digits, as the cards show them."""
+    return re.sub(r"\b([0-9a-f]{16})[0-9a-f]{48}\b", r"\1...", text)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 import superres
 from images import write_smooth_images
 from superres.cli import EXIT_OK, EXIT_USAGE, main
+from superres.files import file_digest
 from superres.train.checkpoint import load_weights, save_weights
 from superres.train.recipe import load_recipe, parse_recipe, shipped_recipes
 from superres.train.trainer import _check_same_recipe, learning_rate, train
@@ -198,6 +199,14 @@ def test_shipping_a_run_records_its_measured_scores_and_cost(image_folder, tmp_p
         up = superres.load("fsrcnn-s", 2)  # now loads the shipped file, sha256-checked
         result = superres.evaluate(up, 2, [str(image_folder)])[0]
         assert [round(result.psnr, 4), round(result.ssim, 5)] == entry.scores[image_folder.name]
+        assert entry.init == ""
+        # A fine-tune records where it started, with that file's digest at shipping time.
+        start = tmp_path / "run" / "best.safetensors"
+        tuned = _recipe(image_folder, validate_every=3, checkpoint_every=3, init=str(start))
+        train(tuned, tmp_path / "tuned", max_steps=3, progress=False)
+        entry = zoo.add_to_zoo(tmp_path / "tuned", "tiny", datasets=(str(image_folder),))
+        assert entry.init == f"{start} (sha256 {file_digest(start)})"
+        assert zoo.find_weights("fsrcnn-s", 2) == entry  # replaced, not added
         (tmp_path / "zoo" / entry.file).write_bytes(b"tampered")
         with pytest.raises(ValueError, match="corrupt"):
             superres.load("fsrcnn-s", 2)

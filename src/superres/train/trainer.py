@@ -136,7 +136,7 @@ def train(
     torch.manual_seed(recipe.seed)
     model = spec.build(recipe.scale)
     if recipe.init:
-        skipped = load_weights(model, _init_path(recipe.init), strict=False)
+        skipped = load_weights(model, init_path(recipe.init), strict=False)
         if skipped:
             print(f"init: kept the fresh values of {', '.join(skipped)}")
     if recipe.scales:  # the sampler interpolates each sample by its own scale
@@ -295,7 +295,7 @@ def _check_same_recipe(recipe: Recipe, recorded: Path) -> None:
         )
 
 
-def _init_path(init: str) -> Path:
+def init_path(init: str) -> Path:
     """`zoo:MODEL_xS` names shipped weights; anything else is a file path."""
     if not init.startswith("zoo:"):
         return Path(init)

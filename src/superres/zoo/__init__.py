@@ -31,6 +31,9 @@ class ShippedWeights:
     train_hours: float  # wall-clock training time to those steps, on one CPU thread
     # dataset -> [PSNR, SSIM], measured with `superres eval` (Y channel, shave = scale)
     scores: dict[str, list[float]] = field(default_factory=dict)
+    # the weights the run started from (the recipe's `init` and their sha256); train_hours
+    # counts this run only, so a fine-tune's full cost adds its starting point's
+    init: str = ""
 
     @property
     def path(self) -> Path:
@@ -90,6 +93,7 @@ def add_to_zoo(
         model=recipe.model, scale=recipe.scale, file=target.name, sha256=file_digest(target),
         recipe=recipe_name, steps=int(best["step"]),
         train_hours=round(float(best["seconds"]) / 3600, 2), scores=scores,
+        init=_describe_init(recipe.init),
     )
     entries = [w for w in shipped_weights() if (w.model, w.scale) != (entry.model, entry.scale)]
     entries = sorted([*entries, entry], key=lambda w: (w.model, w.scale))
@@ -97,3 +101,13 @@ def add_to_zoo(
     (ZOO / "index.json").write_text(index + "\n")
     shipped_weights.cache_clear()
     return entry
+
+
+def _describe_init(init: str | None) -> str:
+    """The recipe's `init` with the sha256 of the file it named at shipping time, so the
+    record stays true after the starting weights are replaced."""
+    if not init:
+        return ""
+    from superres.train.trainer import init_path
+
+    return f"{init} (sha256 {file_digest(init_path(init))})"
