@@ -245,3 +245,10 @@ def test_the_short_cpu_recipes_are_listed_after_the_full_ones():
     names = list(shipped_recipes())
     short = [i for i, name in enumerate(names) if name.endswith("_cpu")]
     assert short and min(short) > max(i for i, n in enumerate(names) if not n.endswith("_cpu"))
+
+
+def test_a_missing_init_file_is_named_before_anything_is_written(image_folder, tmp_path):
+    recipe = _recipe(image_folder, init="checkpoints/no_such_run/best.safetensors")
+    with pytest.raises(FileNotFoundError, match=r"no_such_run.*from the repository root"):
+        train(recipe, tmp_path / "run", max_steps=1, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -126,6 +126,7 @@ def train(
         spec.check_scale(scale)
     if recipe.scales:
         _check_scale_free(spec)
+    start = init_path(recipe.init) if recipe.init and not resume else None
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     if last.exists() and not resume:
@@ -135,8 +136,8 @@ def train(
 
     torch.manual_seed(recipe.seed)
     model = spec.build(recipe.scale)
-    if recipe.init:
-        skipped = load_weights(model, init_path(recipe.init), strict=False)
+    if start:  # a resumed run's weights come from its checkpoint
+        skipped = load_weights(model, start, strict=False)
         if skipped:
             print(f"init: kept the fresh values of {', '.join(skipped)}")
     if recipe.scales:  # the sampler interpolates each sample by its own scale
@@ -296,9 +297,17 @@ def _check_same_recipe(recipe: Recipe, recorded: Path) -> None:
 
 
 def init_path(init: str) -> Path:
-    """`zoo:MODEL_xS` names shipped weights; anything else is a file path."""
+    """`zoo:MODEL_xS` names shipped weights; anything else is a file path (relative ones from
+    the current folder, as the second-stage recipes' `checkpoints/RUN/best.safetensors`)."""
     if not init.startswith("zoo:"):
-        return Path(init)
+        path = Path(init)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"init {init!r}: no such file in {Path.cwd()}; a relative path is read from "
+                f"the current folder (a checkpoints/RUN path: train RUN first, from the "
+                f"repository root)"
+            )
+        return path
     from superres.zoo import checked_path, find_weights
 
     model, _, scale = init[4:].rpartition("_x")
