@@ -76,7 +76,7 @@ def _progress_lines(spec: ModelSpec) -> list[str]:
         lines.append(
             f"- `checkpoints/{log.parent.name}` (x{recipe.scale}): step {last['step']} of "
             f"{recipe.schedule.steps}, {float(last['seconds']) / 3600:.1f} h of training on "
-            f"one CPU thread; best {recipe.validate_on} PSNR {float(best['val_psnr']):.2f}"
+            f"a 2-core CPU; best {recipe.validate_on} PSNR {float(best['val_psnr']):.2f}"
             f" dB at step {best['step']}; {status}."
         )
     return lines
@@ -139,7 +139,7 @@ def card(spec: ModelSpec) -> str:
     for scale, weights in sorted(shipped.items()):
         lines.append(f"Shipped x{scale}: `{weights.file}` (sha256 {weights.sha256[:16]}...), "
                      f"recipe `{weights.recipe}`, {weights.steps} steps, "
-                     f"{weights.train_hours} h of training on one CPU thread"
+                     f"{weights.train_hours} h of training on a 2-core CPU"
                      + (f", starting from {_short_sha(weights.init)}." if weights.init else "."))
     if not shipped and spec.learned:
         lines.append("No weights are shipped yet: `superres upscale`/`eval` refuse this model "

@@ -87,7 +87,7 @@ def draw(found: list[Curve], path: Path) -> None:
         bicubic = get_model("bicubic").reference["Set5"][scale][0]
         ax.axhline(bicubic, color="grey", linestyle=":", label=f"bicubic {bicubic:.2f}")
         ax.set_title(f"x{scale}: Set5 PSNR (dB, Y) during training")
-        ax.set_xlabel("hours of training on one CPU thread")
+        ax.set_xlabel("hours of training (wall clock, 2-core CPU)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
