@@ -64,11 +64,12 @@ def _progress_lines(spec: ModelSpec) -> list[str]:
         if recipe.model != spec.name:
             continue
         with open(log, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["val_psnr"]]
-        if not rows:
+            rows = list(csv.DictReader(f))
+        validated = [r for r in rows if r["val_psnr"]]
+        if not validated:
             continue
-        best = max(rows, key=lambda r: float(r["val_psnr"]))
-        last = rows[-1]
+        best = max(validated, key=lambda r: float(r["val_psnr"]))
+        last = rows[-1]  # the checkpoint a resume continues from, validated or not
         done = int(last["step"]) >= recipe.schedule.steps
         status = ("finished" if done else
                   f"continue with `superres train {log.parent.name} --out "
