@@ -252,3 +252,30 @@ def test_a_missing_init_file_is_named_before_anything_is_written(image_folder, t
     with pytest.raises(FileNotFoundError, match=r"no_such_run.*from the repository root"):
         train(recipe, tmp_path / "run", max_steps=1, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_loss_border_scores_only_the_centre_of_each_patch(image_folder, tmp_path):
+    import csv
+
+    from superres.train.trainer import _centre
+
+    out, hr = _centre(3, torch.zeros(2, 1, 16, 16), torch.ones(2, 1, 16, 16))
+    assert out.shape == hr.shape == (2, 1, 10, 10)
+    losses = {}
+    for border in (0, 4):
+        recipe = _recipe(image_folder, loss_border=border, checkpoint_every=1,
+                         optimizer={"name": "sgd", "lr": 0.0})
+        train(recipe, tmp_path / str(border), max_steps=1, progress=False)
+        with open(tmp_path / str(border) / "log.csv") as log:
+            losses[border] = float(next(csv.DictReader(log))["loss"])
+    # Same weights, same batch: only the scored pixels differ.
+    assert losses[4] != pytest.approx(losses[0], rel=1e-3)
+
+
+def test_loss_border_must_leave_pixels_and_suit_the_model(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="loss_border 8 must leave pixels of the 16-pixel"):
+        _recipe(image_folder, loss_border=8)
+    with pytest.raises(ValueError, match="lapsrn scores its outputs in its own training loss"):
+        train(_recipe(image_folder, model="lapsrn", scale=4, loss_border=2), tmp_path / "run",
+              max_steps=1, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -86,6 +86,10 @@ class Recipe:
     # "mean" over all pixels, or "sum" over each image's pixels and mean over the batch, as
     # Caffe/MatConvNet losses are: the papers' SGD learning rates assume the latter.
     loss_reduction: str = "mean"
+    # HR pixels at each edge of a patch left out of the loss. Zero padding makes a patch's
+    # border unlike an image's interior; the papers train with valid convolutions and score
+    # only the centre (SRCNN: 21x21 of 33x33), which this restores. 0: every pixel counts.
+    loss_border: int = 0
     data: Data = Data()
     optimizer: Optimizer = Optimizer()
     schedule: Schedule = Schedule()
@@ -119,6 +123,12 @@ class Recipe:
         if self.scales and not (distinct and self.scale in self.scales and min(self.scales) > 1):
             raise ValueError(f"scales {list(self.scales)} must be distinct factors of 2 or more "
                              f"that include scale {self.scale}")
+        if not 0 <= 2 * self.loss_border < self.data.patch * self.scale:
+            raise ValueError(f"loss_border {self.loss_border} must leave pixels of the "
+                             f"{self.data.patch * self.scale}-pixel HR patch to score")
+        if self.loss_border and self.gan:
+            raise ValueError("loss_border is for PSNR training; the GAN stage scores whole "
+                             "patches")
         if any(not 0 < factor <= 1 for factor in self.data.scale_augment):
             raise ValueError(f"data.scale_augment {list(self.data.scale_augment)}: downscaling "
                              "factors must lie in (0, 1], e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]")

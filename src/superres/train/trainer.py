@@ -126,6 +126,12 @@ def train(
         spec.check_scale(scale)
     if recipe.scales:
         _check_scale_free(spec)
+    if recipe.loss_border:
+        with torch.device("meta"):
+            own_loss = hasattr(spec.build(recipe.scale), "training_loss")
+        if own_loss:
+            raise ValueError(f"loss_border: {spec.name} scores its outputs in its own "
+                             "training loss; leave loss_border at 0")
     start = init_path(recipe.init) if recipe.init and not resume else None
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
@@ -201,7 +207,7 @@ def train(
         elif hasattr(model, "training_loss"):  # multi-output models: DRCN, LapSRN
             loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
         else:
-            loss = loss_fn(model(lr_batch), hr_batch)
+            loss = loss_fn(*_centre(recipe.loss_border, model(lr_batch), hr_batch))
         if recipe.loss_reduction == "sum":
             loss = loss * hr_batch[0].numel()
         optimizer.zero_grad(set_to_none=True)
@@ -244,6 +250,13 @@ def train(
             }, last)
     bar.close()
     return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+
+
+def _centre(border: int, *images: torch.Tensor) -> list[torch.Tensor]:
+    """Each image without `border` pixels at every edge."""
+    if not border:
+        return list(images)
+    return [image[..., border:-border, border:-border] for image in images]
 
 
 def _validate(spec: ModelSpec, recipe: Recipe, eval_models: dict[int, nn.Module],
