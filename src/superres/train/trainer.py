@@ -208,8 +208,8 @@ def train(
             loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
         else:
             loss = loss_fn(*_centre(recipe.loss_border, model(lr_batch), hr_batch))
-        if recipe.loss_reduction == "sum":
-            loss = loss * hr_batch[0].numel()
+        if recipe.loss_reduction == "sum":  # over the scored pixels of one image
+            loss = loss * _centre(recipe.loss_border, hr_batch[0])[0].numel()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if recipe.clip_grad and recipe.clip_mode == "adjustable":  # VDSR: theta / lr
