@@ -22,21 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from crops import crop_sheet
 from safetensors import safe_open
 
 from superres.data import dataset_images
-from superres.degrade import bicubic_lr, modcrop
+from superres.degrade import modcrop
 from superres.evaluation import DatasetResult, evaluate_dataset
 from superres.io import read_image
 from superres.metrics import NIQEScore, VGGFeatureDistance, shave
 from superres.niqe import NIQEModel, fit_niqe_model, load_niqe_model, niqe
-from superres.upscaler import Upscaler, load
+from superres.upscaler import load
 
-# Textured regions of Set14 (top, left of a CROP x CROP window in HR pixels): fur, stripes,
+# Textured regions of Set14 (top, left of a 96 x 96 window in HR pixels): fur, stripes,
 # a woven cloth, a printed pattern — where the two stages differ most.
 CROPS = {"baboon": (340, 30), "zebra": (80, 260), "barbara": (360, 80), "comic": (60, 60)}
-CROP, ZOOM, LABEL = 96, 2, 22
 
 
 def training_time(weights: Path) -> str:
@@ -74,32 +73,6 @@ def wins(results: list[DatasetResult], key: str) -> int:
     """On how many images the GAN stage (last) scores lower than the PSNR stage (before it)."""
     psnr_stage, gan_stage = results[-2].per_image, results[-1].per_image
     return sum(g.extra[key] < p.extra[key] for p, g in zip(psnr_stage, gan_stage, strict=True))
-
-
-def draw_crops(upscalers: dict[str, Upscaler], dataset: str, scale: int, path: Path) -> None:
-    """One row per CROPS image: each method's crop, then HR's, enlarged ZOOM x (nearest)."""
-    _, paths = dataset_images(dataset)
-    by_name = {p.stem: p for p in paths}
-    rows = [name for name in CROPS if name in by_name]
-    if not rows:
-        raise ValueError(f"{dataset} holds none of the figure's images ({', '.join(CROPS)})")
-    side, titles = CROP * ZOOM, [*upscalers, "HR"]
-    sheet = Image.new("RGB", (side * len(titles), LABEL + side * len(rows)), "white")
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=14)
-    for column, title in enumerate(titles):
-        draw.text((column * side + side / 2, LABEL / 2), title, fill="black", font=font,
-                  anchor="mm")
-    for row, name in enumerate(rows):
-        hr = modcrop(read_image(by_name[name]).pixels, scale)
-        lr = bicubic_lr(hr, scale)
-        top, left = CROPS[name]
-        for column, upscaler in enumerate([*upscalers.values(), None]):
-            image = hr if upscaler is None else upscaler.upscale(lr)
-            crop = Image.fromarray(np.squeeze(image[top : top + CROP, left : left + CROP]))
-            sheet.paste(crop.convert("RGB").resize((side, side), Image.NEAREST),
-                        (column * side, LABEL + row * side))
-    sheet.save(path, optimize=True)
 
 
 def main() -> None:
@@ -142,7 +115,7 @@ def main() -> None:
           f"{wins(results, 'vgg_distance')}/{count} images, a lower NIQE on "
           f"{wins(results, 'niqe')}/{count}.")
     if args.figure:
-        draw_crops(upscalers, args.dataset, args.scale, args.figure)
+        crop_sheet(upscalers, args.dataset, args.scale, CROPS, args.figure)
         print(f"wrote {args.figure}")
 
 

@@ -1,0 +1,139 @@
+"""Quality against CPU time of every shipped model, beside interpolation: what each costs.
+
+    python benchmarks/quality_vs_time.py [-s 2 3 4] [-d Set14] [--rounds 3] [--sparse-coding]
+        [--figure docs/quality_vs_time.png] [--crops docs/shipped_crops.png]
+
+For each scale: bicubic, Lanczos, every model with shipped weights for that scale (sparse
+coding, minutes per image, only with --sparse-coding), and the default model with the x8
+geometric self-ensemble (TTA). Each method upscales the test set's bicubic-downscaled images
+through `superres.load(...).upscale` (uint8 RGB in and out, the whole user path) on one
+thread, timed in process CPU time, which other jobs on the machine disturb little; the
+outputs are scored with the standard protocol (PSNR/SSIM on Y, `scale` pixels shaved, as
+`superres eval`). Methods under SLOW seconds are timed again, the best of `rounds`
+interleaved rounds. Prints a Markdown table per scale with each method's time as a ratio to
+bicubic's in the same run, draws PSNR against time, and the same HR crops from every x3
+method side by side. docs/benchmarks.md was made with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from crops import crop_sheet
+from timing import best_times
+
+from superres.data import dataset_images
+from superres.degrade import bicubic_lr, modcrop
+from superres.io import read_image
+from superres.metrics import score
+from superres.models import MODELS, default_model
+from superres.upscaler import Upscaler, load
+from superres.zoo import shipped_weights
+
+# Set14 windows for the crops figure, whatever the test set (top, left of a 96 x 96 HR
+# window), with fine detail: stripes, fur and skin, fine ornament.
+SLOW = 30.0  # CPU seconds: a method this slow over the set is timed by its first run alone
+Scores = tuple[float, float]  # mean PSNR (dB), mean SSIM
+
+CROPS = {"zebra": (80, 260), "baboon": (40, 150), "comic": (60, 60)}
+
+
+def methods(scale: int, sparse_coding: bool) -> dict[str, Upscaler]:
+    """Interpolation, the shipped models, and the default with TTA, for `scale`."""
+    has_weights = {w.model for w in shipped_weights() if w.scale == scale}
+    if not sparse_coding:
+        has_weights.discard("sparse-coding")
+    shipped = [name for name in MODELS if name in has_weights]  # the registry's order
+    found = {name: load(name, scale) for name in ("bicubic", "lanczos", *shipped)}
+    best = default_model(scale).name
+    if best in shipped:
+        found[f"{best} + TTA"] = load(best, scale, tta=True)
+    return found
+
+
+def pairs(dataset: str, scale: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The test set's HR images and their bicubic-downscaled LR, as `superres eval` makes them."""
+    _, paths = dataset_images(dataset)
+    hr = [modcrop(read_image(p).pixels, scale) for p in paths]
+    return hr, [bicubic_lr(image, scale) for image in hr]
+
+
+def mean_scores(sr: list[np.ndarray], hr: list[np.ndarray], scale: int) -> Scores:
+    """Mean PSNR and SSIM on Y over the images, as the papers average them."""
+    found = [score(s, h, scale, "y") for s, h in zip(sr, hr, strict=True)]
+    return float(np.mean([f.psnr for f in found])), float(np.mean([f.ssim for f in found]))
+
+
+def plot(rows: dict[int, list[tuple[str, Scores, float]]], dataset: str,
+         path: Path) -> None:
+    """One panel per scale: PSNR against CPU ms per image, log time axis."""
+    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4), squeeze=False)
+    for ax, (scale, found) in zip(axes[0], rows.items(), strict=True):
+        for name, (psnr, _), ms in found:
+            ax.scatter(ms, psnr, color="tab:gray" if name in ("bicubic", "lanczos")
+                       else "tab:blue")
+            ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(5, -3),
+                        fontsize=8)
+        ax.set_xscale("log")
+        ax.margins(x=0.3)  # room for the labels
+        ax.set_xlabel("CPU ms per image, one thread")
+        ax.set_ylabel(f"{dataset} PSNR (dB, Y)")
+        ax.set_title(f"x{scale}")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-s", "--scales", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("-d", "--dataset", default="Set14")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds (default 3)")
+    parser.add_argument("--sparse-coding", action="store_true",
+                        help="include sparse coding (x3; minutes per image)")
+    parser.add_argument("--figure", type=Path, help="write the PSNR-vs-time plot here (PNG)")
+    parser.add_argument("--crops", type=Path, help="write the x3 crops figure here (PNG)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    print(f"{args.dataset}; PSNR/SSIM on Y, scale pixels shaved; CPU ms per image on one "
+          f"thread, best of {args.rounds} interleaved rounds. Load average at the start: "
+          f"{os.getloadavg()[0]:.1f}.\n")
+    rows: dict[int, list[tuple[str, Scores, float]]] = {}
+    for scale in args.scales:
+        upscalers = methods(scale, args.sparse_coding)
+        hr, lr = pairs(args.dataset, scale)
+        seconds, scores = {}, {}
+        for name, upscaler in upscalers.items():  # the first run: its outputs are scored
+            start = time.process_time()
+            sr = [upscaler.upscale(image) for image in lr]
+            seconds[name] = time.process_time() - start
+            scores[name] = mean_scores(sr, hr, scale)
+        fast = {name: (lambda u=u, lr=lr: [u.upscale(image) for image in lr])
+                for name, u in upscalers.items() if seconds[name] < SLOW}
+        seconds |= best_times(fast, args.rounds, time.process_time)
+        rows[scale] = [(name, scores[name], seconds[name] * 1000 / len(lr))
+                       for name in upscalers]
+        print(f"| x{scale} | PSNR (dB) | SSIM | CPU ms per image | time / bicubic |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, (psnr, ssim), ms in rows[scale]:
+            print(f"| {name} | {psnr:.2f} | {ssim:.4f} | {ms:.0f} | "
+                  f"{seconds[name] / seconds['bicubic']:.1f} |")
+        print()
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f}.")
+    if args.figure:
+        plot(rows, args.dataset, args.figure)
+        print(f"wrote {args.figure}")
+    if args.crops:
+        crop_sheet(methods(3, args.sparse_coding), "Set14", 3, CROPS, args.crops)
+        print(f"wrote {args.crops}")
+
+
+if __name__ == "__main__":
+    main()
