@@ -162,6 +162,25 @@ def test_mistakes_get_one_line_errors_and_usage_exit_codes(argv, code, message, 
     assert message in err.lower() and "Traceback" not in err
 
 
+def test_an_unwritable_input_format_comes_out_as_png_and_lost_frames_are_said(
+        tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+              for _ in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert main(["upscale", str(tmp_path / "anim.gif"), "-s", "2", "-m", "bicubic"]) == EXIT_OK
+    assert Image.open(tmp_path / "anim_x2.png").size == (20, 24)
+    err = capsys.readouterr().err
+    assert "superres: warning: " in err and "3 frames" in err and "Traceback" not in err
+
+
+def test_an_output_in_a_format_that_cannot_be_written_is_refused(tmp_path, capsys):
+    source = _png(tmp_path / "a.png")
+    assert main(["upscale", str(source), "-s", "2", "-o", str(tmp_path / "a.gif")]) == EXIT_USAGE
+    assert "cannot write .gif" in capsys.readouterr().err
+    assert not (tmp_path / "a.gif").exists()
+
+
 def test_a_missing_registered_dataset_says_how_to_get_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SUPERRES_DATA", str(tmp_path))
     assert main(["eval", "-m", "bicubic", "-s", "2", "-d", "Set5", "-q"]) == EXIT_MISSING

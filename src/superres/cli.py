@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,20 +34,32 @@ def _error(message: str) -> None:
     print(f"superres: error: {message}", file=sys.stderr)
 
 
+def _warning(message: Warning | str, *_: object, **__: object) -> None:
+    """A warning as one line, like an error: the user needs what happened, not our source."""
+    print(f"superres: warning: {message}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------- upscale
 
 
 def _output_path(source: Path, out: Path | None, many: bool, scale: int, fmt: str | None) -> Path:
     """Where the upscaled `source` goes: a file given by -o, a folder given by -o, or beside it."""
+    from PIL import Image
+
     from superres.io import IMAGE_SUFFIXES
 
+    if not many and out is not None and not out.is_dir():
+        if out.suffix.lower() in IMAGE_SUFFIXES:
+            return out
+        if out.suffix.lower() in Image.registered_extensions():  # readable, not writable
+            raise UsageError(f"cannot write {out.suffix} images; name an output ending in "
+                             f"one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+    # An input we can read but not write (GIF, ICO, ...) is written as PNG.
     suffix = f".{fmt}" if fmt else source.suffix
+    if suffix.lower() not in IMAGE_SUFFIXES:
+        suffix = ".png"
     name = f"{source.stem}_x{scale}{suffix}"
-    if out is None:
-        return source.with_name(name)
-    if not many and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
-        return out
-    return out / name
+    return source.with_name(name) if out is None else out / name
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -582,7 +595,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `superres` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning
+            return args.func(args)
     except UsageError as err:
         _error(str(err))
         return EXIT_USAGE

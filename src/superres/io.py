@@ -138,10 +138,11 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     Every problem with the file is raised as ImageReadError, never as a raw Pillow error, so
     a batch can report the file and go on. The whole image is decoded here, so a truncated
     file fails now instead of yielding a half-grey picture. Only the first frame of animated
-    or multi-page files is read. Pillow decodes 16-bit colour and 16-bit gray+alpha (48-bit
-    RGB PNG, 16-bit RGB TIFF, ...) to 8 bits; that loss is reported with a warning. 16-bit
-    gray without alpha is kept. Pillow's own size limit (2 * Image.MAX_IMAGE_PIXELS) still
-    applies, so a max_pixels above it needs that raised too.
+    or multi-page files is read, with a warning. Pillow decodes 16-bit colour and 16-bit
+    gray+alpha (48-bit RGB PNG, 16-bit RGB TIFF, ...) to 8 bits; that loss is reported with a
+    warning too. 16-bit gray without alpha is kept. Pillow's own size limit
+    (2 * Image.MAX_IMAGE_PIXELS) still applies, so a max_pixels above it needs that raised
+    too.
     """
     source = os.fspath(path)
     _check_is_nonempty_file(Path(source))
@@ -158,6 +159,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
                         f"the limit of {max_pixels} (decompression-bomb guard)",
                     )
                 drops_bits = _decodes_16_bit_colour_to_8(image)
+                frames = getattr(image, "n_frames", 1)
                 image.load()
                 ImageOps.exif_transpose(image, in_place=True)
     except ImageReadError:
@@ -176,6 +178,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             "without alpha)",
             stacklevel=2,
         )
+    if frames > 1:
+        warnings.warn(f"{source}: {frames} frames or pages; only the first is read",
+                      stacklevel=2)
     return from_pil(image, source)
 
 
