@@ -181,6 +181,13 @@ def test_an_output_in_a_format_that_cannot_be_written_is_refused(tmp_path, capsy
     assert not (tmp_path / "a.gif").exists()
 
 
+def test_an_image_name_for_the_output_of_several_inputs_is_refused(tmp_path, capsys):
+    sources = [str(_png(tmp_path / name)) for name in ("a.png", "b.png")]
+    assert main(["upscale", *sources, "-s", "2", "-o", str(tmp_path / "out.png")]) == EXIT_USAGE
+    assert "name a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_a_missing_registered_dataset_says_how_to_get_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SUPERRES_DATA", str(tmp_path))
     assert main(["eval", "-m", "bicubic", "-s", "2", "-d", "Set5", "-q"]) == EXIT_MISSING

@@ -65,7 +65,7 @@ def _output_path(source: Path, out: Path | None, many: bool, scale: int, fmt: st
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from superres.io import ImageReadError, collect_inputs, from_pil, read_image
+    from superres.io import IMAGE_SUFFIXES, ImageReadError, collect_inputs, from_pil, read_image
     from superres.sample import sample_image
 
     if not args.inputs and not args.sample:
@@ -88,6 +88,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                         lambda: from_pil(sample_image(), source="built-in sample")))
     out = Path(args.output) if args.output else None
     many = len(jobs) > 1
+    if many and out is not None and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        raise UsageError(f"-o {out} names one image, but there are {len(jobs)} inputs; "
+                         "name a folder")
 
     written = 0
     batch: list[tuple[Path, Path, Any]] = []  # (source, target, picture) of one size
