@@ -36,11 +36,11 @@ from superres.models import MODELS, default_model
 from superres.upscaler import Upscaler, load
 from superres.zoo import shipped_weights
 
-# Set14 windows for the crops figure, whatever the test set (top, left of a 96 x 96 HR
-# window), with fine detail: stripes, fur and skin, fine ornament.
 SLOW = 30.0  # CPU seconds: a method this slow over the set is timed by its first run alone
 Scores = tuple[float, float]  # mean PSNR (dB), mean SSIM
 
+# Set14 windows for the crops figure, whatever the test set (top, left of a 96 x 96 HR
+# window), with fine detail: stripes, fur and skin, fine ornament.
 CROPS = {"zebra": (80, 260), "baboon": (40, 150), "comic": (60, 60)}
 
 

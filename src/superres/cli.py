@@ -42,19 +42,36 @@ def _warning(message: Warning | str, *_: object, **__: object) -> None:
 # ---------------------------------------------------------------- upscale
 
 
-def _output_path(source: Path, out: Path | None, many: bool, scale: int, fmt: str | None) -> Path:
-    """Where the upscaled `source` goes: a file given by -o, a folder given by -o, or beside it."""
+def _output_file(out: Path | None, inputs: int) -> Path | None:
+    """The one image file -o names, or None where -o names a folder (or is absent); checked
+    once, before any work: an image name for several inputs, or a format that can be read
+    but not written (GIF, ICO, ...), is a usage error."""
     from PIL import Image
 
     from superres.io import IMAGE_SUFFIXES
 
-    if not many and out is not None and not out.is_dir():
-        if out.suffix.lower() in IMAGE_SUFFIXES:
-            return out
-        if out.suffix.lower() in Image.registered_extensions():  # readable, not writable
-            raise UsageError(f"cannot write {out.suffix} images; name an output ending in "
-                             f"one of {', '.join(sorted(IMAGE_SUFFIXES))}")
-    # An input we can read but not write (GIF, ICO, ...) is written as PNG.
+    if out is None or out.is_dir():
+        return None
+    suffix = out.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        if inputs > 1:
+            raise UsageError(f"-o {out} names one image, but there are {inputs} inputs; "
+                             "name a folder")
+        return out
+    if suffix in Image.registered_extensions():
+        raise UsageError(f"cannot write {out.suffix} images; name an output ending in one of "
+                         f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    return None
+
+
+def _output_path(source: Path, out: Path | None, file: Path | None, scale: int,
+                 fmt: str | None) -> Path:
+    """Where the upscaled `source` goes: the file -o names, into the folder -o names, or
+    beside it. An input we can read but not write (GIF, ICO, ...) is written as PNG."""
+    from superres.io import IMAGE_SUFFIXES
+
+    if file is not None:
+        return file
     suffix = f".{fmt}" if fmt else source.suffix
     if suffix.lower() not in IMAGE_SUFFIXES:
         suffix = ".png"
@@ -65,7 +82,7 @@ def _output_path(source: Path, out: Path | None, many: bool, scale: int, fmt: st
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from superres.io import IMAGE_SUFFIXES, ImageReadError, collect_inputs, from_pil, read_image
+    from superres.io import ImageReadError, collect_inputs, from_pil, read_image
     from superres.sample import sample_image
 
     if not args.inputs and not args.sample:
@@ -88,15 +105,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                         lambda: from_pil(sample_image(), source="built-in sample")))
     out = Path(args.output) if args.output else None
     many = len(jobs) > 1
-    if many and out is not None and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
-        raise UsageError(f"-o {out} names one image, but there are {len(jobs)} inputs; "
-                         "name a folder")
+    file = _output_file(out, len(jobs))
 
     written = 0
     batch: list[tuple[Path, Path, Any]] = []  # (source, target, picture) of one size
     bar = tqdm(jobs, unit="img", desc=f"{name} x{args.scale}", disable=args.quiet or not many)
     for source, read in bar:
-        target = _output_path(source, out, many, args.scale, args.format)
+        target = _output_path(source, out, file, args.scale, args.format)
         try:
             if target.exists() and not args.overwrite:
                 raise ImageReadError(str(target), "exists; use --overwrite to replace it")
