@@ -1,12 +1,17 @@
 """Every shipped network measures, on Set5, exactly what its zoo entry and model card say,
-and beats bicubic there; the default model for a scale is the best shipped one."""
+and beats bicubic there; the default model for a scale is the best shipped one; and the run
+that made it is in checkpoints/, from its first weights to its best."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
 import superres
 from superres.evaluation import evaluate_dataset
+from superres.files import file_digest
 from superres.models import default_model
 from superres.zoo import shipped_weights
 
@@ -14,6 +19,7 @@ from superres.zoo import shipped_weights
 # minutes of lasso solves, not seconds of convolutions.
 NETWORKS = [w for w in shipped_weights() if w.model != "sparse-coding"]
 BICUBIC_SET5 = {2: 33.66, 3: 30.39, 4: 28.42}  # published_results.md
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 @pytest.mark.parametrize("weights", NETWORKS, ids=lambda w: f"{w.model}_x{w.scale}")
@@ -34,3 +40,16 @@ def test_default_model_is_the_best_shipped_at_its_scale(scale):
     assert shipped, f"no network shipped at x{scale}"
     best = max(shipped, key=lambda w: w.scores["Set5"][0])
     assert default_model(scale).name == best.model
+
+
+@pytest.mark.parametrize("weights", NETWORKS, ids=lambda w: f"{w.model}_x{w.scale}")
+def test_shipped_weights_are_the_best_of_a_committed_run_that_can_be_rerun(weights):
+    # The run folder is named for its recipe and holds these very weights as its best...
+    run = CHECKPOINTS / weights.recipe
+    assert file_digest(run / "best.safetensors") == weights.sha256
+    if not weights.init:
+        return
+    # ...and a run that started from other weights names a committed file, still the same.
+    start = re.fullmatch(r"(checkpoints/\S+) \(sha256 ([0-9a-f]{64})\)", weights.init)
+    assert start, f"init {weights.init!r} names no checkpoint file with its sha256"
+    assert file_digest(CHECKPOINTS.parent / start[1]) == start[2]
