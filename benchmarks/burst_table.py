@@ -4,9 +4,10 @@
         [--frames 1 2 4 8 16] [--noise 0 2] [--plot docs/burst_psnr.png]
 
 For each HR image (centre crop of `crop` px, modcropped) and noise level, a synthetic burst
-of max(frames) uint8 frames is simulated (`superres.burst.synthetic_burst`, seeded by image
+of max(frames) uint8 frames is simulated (`superres.classic.burst.synthetic_burst`, seeded by image
 index), registered, and reconstructed from its first N frames by each method; the uint8
-result is scored with the standard protocol (`superres.metrics.score`: Y channel, `scale` px
+result is scored with the standard protocol (`superres.metrics.protocol.score`: Y channel,
+`scale` px
 shaved). Prints Markdown tables (PSNR, registration error, run time) and draws the PSNR
 against frame count; docs/burst.md was made with it.
 """
@@ -26,12 +27,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from superres.burst import METHODS, register_burst, synthetic_burst, upscale_burst  # noqa: E402
+from superres.classic.burst import METHODS, register_burst, synthetic_burst, upscale_burst  # noqa: E402
 from superres.data.registry import dataset_images  # noqa: E402
-from superres.degrade import modcrop, to_uint  # noqa: E402
-from superres.io import read_image  # noqa: E402
-from superres.metrics import score  # noqa: E402
-from superres.resize import imresize  # noqa: E402
+from superres.image.degrade import modcrop, to_uint  # noqa: E402
+from superres.image.io import read_image  # noqa: E402
+from superres.image.resize import imresize  # noqa: E402
+from superres.metrics.protocol import score  # noqa: E402
 
 COLOURS = {
     "bicubic": (120, 120, 120),

@@ -10,13 +10,13 @@ two threads in wall time (that is what threads are for).
   whole-image path        the image as floats: Y through the model (NHWC), CbCr through
                           the polyphase bicubic, YCbCr -> RGB, round: all at HR size
   streamed, plain model   tiles finished a few rows at a time into the uint8 output, the
-                          colour as L + bicubic(RGB - L) (see superres.streaming)
+                          colour as L + bicubic(RGB - L) (see superres.inference.streaming)
   + fused convolutions    conv + activation in one oneDNN call, tanh as a folded sigmoid,
-                          phase planes: colour before the pixel shuffle (superres.fused)
+                          phase planes: colour before the pixel shuffle (superres.inference.fused)
   + bands of rows         the fused network a band of ~128 rows at a time (cache)
 and, on two threads, every operation split across both threads against one tile (half the
 image) per one-thread worker. Then tile sizes and float16 on ESPCN x2 (with the activation
-memory per LR pixel measured by `superres.memory.bytes_per_pixel`), and the oneDNN
+memory per LR pixel measured by `superres.inference.memory.bytes_per_pixel`), and the oneDNN
 post-ops on ESPCN's first layer.
 """
 
@@ -33,10 +33,10 @@ import torch
 from timing import best_times
 
 import superres
-from superres.color import rgb_to_ycbcr, ycbcr_to_rgb
-from superres.degrade import to_uint
-from superres.train.checkpoint import save_weights
-from superres.upscaler import Upscaler
+from superres.image.color import rgb_to_ycbcr, ycbcr_to_rgb
+from superres.image.degrade import to_uint
+from superres.inference.upscaler import Upscaler
+from superres.weights import save_weights
 
 
 def whole_image_path(up: Upscaler, image: np.ndarray) -> np.ndarray:

@@ -38,8 +38,8 @@ from timing import best_times
 from torch.utils.flop_counter import FlopCounterMode
 
 import superres
-from superres.export import export_onnx
-from superres.train.checkpoint import save_weights
+from superres.inference.onnx import export_onnx
+from superres.weights import save_weights
 
 MODELS = [("fsrcnn", s) for s in (2, 3, 4)] + [("espcn", s) for s in (2, 3, 4)]
 

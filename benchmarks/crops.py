@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from superres.data import dataset_images
-from superres.degrade import bicubic_lr, modcrop
-from superres.io import read_image
-from superres.upscaler import Upscaler
+from superres.image.degrade import bicubic_lr, modcrop
+from superres.image.io import read_image
+from superres.inference.upscaler import Upscaler
 
 LABEL = 22  # height of the title row, pixels
 

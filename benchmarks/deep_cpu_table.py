@@ -25,7 +25,7 @@ import torch
 
 from superres.models import get_model
 from superres.train.recipe import load_recipe, shipped_recipes
-from superres.zoo import shipped_weights
+from superres.weights import shipped_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "deep_cpu.json"

@@ -6,7 +6,8 @@
 
 Bicubic, both stages and the HR images are scored on the test set with the standard protocol
 (PSNR/SSIM on Y, `scale` pixels shaved), the VGG19 feature distance to HR on relu2_2 + relu3_1
-(`superres.metrics.VGGFeatureDistance`) and NIQE (`superres.niqe`). Without the authors'
+(`superres.metrics.perceptual.VGGFeatureDistance`) and NIQE (`superres.metrics.niqe`).
+Without the authors'
 pristine model (--niqe-model), NIQE uses a model fitted on the --pristine images: it ranks
 images, but its numbers are not comparable with published NIQE. Prints a Markdown table, how
 many images each stage wins, and draws the same HR crops from every method side by side.
@@ -26,12 +27,13 @@ from crops import crop_sheet
 from safetensors import safe_open
 
 from superres.data import dataset_images
-from superres.degrade import modcrop
 from superres.evaluation import DatasetResult, evaluate_dataset
-from superres.io import read_image
-from superres.metrics import NIQEScore, VGGFeatureDistance, shave
-from superres.niqe import NIQEModel, fit_niqe_model, load_niqe_model, niqe
-from superres.upscaler import load
+from superres.image.degrade import modcrop
+from superres.image.io import read_image
+from superres.inference.upscaler import load
+from superres.metrics.niqe import NIQEModel, NIQEScore, fit_niqe_model, load_niqe_model, niqe
+from superres.metrics.perceptual import VGGFeatureDistance
+from superres.metrics.protocol import shave
 
 # Textured regions of Set14 (top, left of a 96 x 96 window in HR pixels): fur, stripes,
 # a woven cloth, a printed pattern — where the two stages differ most.

@@ -29,12 +29,12 @@ from crops import crop_sheet
 from timing import best_times
 
 from superres.data import dataset_images
-from superres.degrade import bicubic_lr, modcrop
-from superres.io import read_image
-from superres.metrics import score
+from superres.image.degrade import bicubic_lr, modcrop
+from superres.image.io import read_image
+from superres.inference.upscaler import Upscaler, load
+from superres.metrics.protocol import score
 from superres.models import MODELS, default_model
-from superres.upscaler import Upscaler, load
-from superres.zoo import shipped_weights
+from superres.weights import shipped_weights
 
 SLOW = 30.0  # CPU seconds: a method this slow over the set is timed by its first run alone
 Scores = tuple[float, float]  # mean PSNR (dB), mean SSIM

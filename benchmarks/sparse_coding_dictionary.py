@@ -26,7 +26,7 @@ from superres.train.dictionary import (
     learn_dictionaries,
     save_dictionaries,
 )
-from superres.zoo import ZOO
+from superres.weights import ZOO
 
 
 def main() -> None:

@@ -24,11 +24,10 @@ import torch
 
 import superres
 from superres.evaluation import DatasetResult, evaluate_dataset
+from superres.image.resize import imresize
+from superres.inference.upscaler import Upscaler
 from superres.models.sparse_coding import SPARSE_CODING, SparseCodingSR, back_project
-from superres.resize import imresize
-from superres.train.checkpoint import load_weights
-from superres.upscaler import Upscaler
-from superres.zoo import checked_path, find_weights
+from superres.weights import checked_path, find_weights, load_weights
 
 SCALE = 3
 

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 import superres
-from superres.data.patches import PatchSampler
-from superres.losses import pixel_loss
 from superres.nn.upsamplers import TransposedConv
+from superres.train.losses import pixel_loss
+from superres.train.patches import PatchSampler
 from superres.train.recipe import load_recipe
 
 

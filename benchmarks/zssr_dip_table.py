@@ -25,15 +25,15 @@ import torch
 
 import superres
 from superres.data import dataset_images
-from superres.degrade import bicubic_lr
 from superres.evaluation import DatasetResult, evaluate_dataset
-from superres.io import read_image
-from superres.metrics import psnr
+from superres.image.degrade import bicubic_lr
+from superres.image.io import read_image
+from superres.image.resize import imresize
+from superres.inference.upscaler import Upscaler
+from superres.metrics.protocol import psnr
 from superres.models.dip import DIP, PAPER_ITERATIONS, DeepImagePrior
 from superres.models.registry import ModelSpec
 from superres.models.zssr import ZSSR, ZeroShotSR
-from superres.resize import imresize
-from superres.upscaler import Upscaler
 
 
 def run(spec: ModelSpec, model: torch.nn.Module, scale: int, dataset: str) -> DatasetResult:

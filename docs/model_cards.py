@@ -4,7 +4,8 @@
 
 Everything in a card comes from the project: the paper and architecture from the model's
 module, parameter counts from building it, recipes from src/superres/configs, measured
-scores from the zoo index (written by `superres.zoo.add_to_zoo`, which runs `superres eval`'s
+scores from the zoo index (written by `superres.train.release.add_to_zoo`, which runs
+`superres eval`'s
 protocol), training progress from the run logs in checkpoints/, and the short CPU runs of
 docs/deep_cpu.json (written by benchmarks/deep_cpu_table.py). Re-run it after shipping
 weights or training further.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from superres.models import MODELS, ModelSpec
 from superres.train.recipe import load_recipe, shipped_recipes
-from superres.zoo import shipped_weights
+from superres.weights import shipped_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "models"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from superres.burst import (
+from superres.classic.burst import (
     METHODS,
     _Cameras,
     _fourier_warp,
@@ -16,11 +16,11 @@ from superres.burst import (
     upscale_burst,
     warp,
 )
-from superres.degrade import bicubic_lr, to_uint
-from superres.io import read_image
-from superres.metrics import psnr, score, shave, to_y
-from superres.resize import imresize
-from superres.sample import sample_image
+from superres.image.degrade import bicubic_lr, to_uint
+from superres.image.io import read_image
+from superres.image.resize import imresize
+from superres.image.sample import sample_image
+from superres.metrics.protocol import psnr, score, shave, to_y
 
 SCALE = 2
 
@@ -169,9 +169,9 @@ def test_on_a_set5_crop_every_method_beats_bicubic_by_1_db(require_dataset):
 def test_burst_command_writes_the_reconstruction(tmp_path, capsys):
     from PIL import Image
 
-    from superres.burst import synthetic_burst
+    from superres.classic.burst import synthetic_burst
     from superres.cli import EXIT_OK, EXIT_USAGE, main
-    from superres.sample import sample_image
+    from superres.image.sample import sample_image
 
     hr = np.asarray(sample_image(64, 48), dtype=np.float64)
     burst = synthetic_burst(hr, 2, frames=4, rng=np.random.default_rng(0))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from superres.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_USAGE, build_parser, main
-from superres.sample import sample_image
+from superres.image.sample import sample_image
 
 
 def _png(path: Path, size=(20, 16), mode="RGB") -> Path:

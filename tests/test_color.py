@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from superres.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from superres.image.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 
 
 def test_white_and_black_map_to_studio_swing_limits():

@@ -11,20 +11,14 @@ from safetensors.torch import save_file
 
 import superres
 from layouts import relabel
-from superres.models.convert import (
-    LAYOUTS,
-    RELEASED,
-    SPECS,
-    check_release,
-    convert_for,
-    convert_state_dict,
-    load_released,
-    read_checkpoint,
-)
+from superres.models.convert import check_release, convert_state_dict, load_released
+from superres.models.convert.edsr import LAYOUTS, RELEASED, SPECS, convert_for
 from superres.models.edsr import EDSR_BASELINE, edsr
 from superres.models.rcan import rcan
 from superres.models.rdn import rdn
-from superres.nn.residual import MeanShift, sub_pixel_factors
+from superres.nn.frameworks import MeanShift
+from superres.nn.upsamplers import sub_pixel_factors
+from superres.weights import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

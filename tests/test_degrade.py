@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from superres.degrade import (
+from superres.image.degrade import (
     SECOND_STAGE,
     DegradationChain,
     DegradationStage,

@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime", reason="ONNX support is the optional [o
 @pytest.mark.parametrize(("name", "scale", "channels"),
                          [("fsrcnn", 3, 1), ("srcnn", 2, 1), ("espcn", 4, 1), ("bicubic", 3, 3)])
 def test_exported_graph_runs_at_two_sizes_and_matches_pytorch(name, scale, channels, tmp_path):
-    from superres.export import export_onnx
+    from superres.inference.onnx import export_onnx
 
     torch.manual_seed(0)
     model = superres.build(name, scale).eval()

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import superres
-from superres.fused import FusedChain
+from superres.inference.fused import FusedChain
 
 
 @pytest.mark.parametrize(("name", "scale"), [("espcn", 2), ("espcn", 3), ("fsrcnn", 4)])

@@ -11,8 +11,9 @@ from safetensors.torch import load_file, save_file
 from images import write_smooth_images
 from superres.cli import EXIT_OK, EXIT_USAGE, main
 from superres.train.adversarial import DISCRIMINATORS, interpolate_weights
+from superres.train.optim import learning_rate
 from superres.train.recipe import load_recipe, parse_recipe
-from superres.train.trainer import learning_rate, train
+from superres.train.trainer import train
 
 # Every test here trains: one thread each, or the two cores thrash on a busy machine.
 pytestmark = pytest.mark.usefixtures("one_thread")

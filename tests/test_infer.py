@@ -7,8 +7,15 @@ import pytest
 import torch
 
 import superres
-from superres.infer import SelfEnsemble, Tiled, _profile, cut_tiles, tile_context, tile_grid
-from superres.nn.interpolation import Interpolate
+from superres.inference.tiles import (
+    SelfEnsemble,
+    Tiled,
+    _profile,
+    cut_tiles,
+    tile_context,
+    tile_grid,
+)
+from superres.nn.upsamplers import Interpolate
 
 
 @pytest.mark.parametrize(

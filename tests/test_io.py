@@ -1,4 +1,5 @@
-"""Tests for superres.io: what goes in comes out, and every bad file is named, not crashed on."""
+"""Tests for superres.image.io: what goes in comes out, and every bad file is named, not
+crashed on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from superres.io import (
+from superres.image.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     ImageReadError,

@@ -9,7 +9,8 @@ import os
 import pytest
 import torch
 
-from superres.losses import (
+from superres.nn.vgg import find_vgg_weights
+from superres.train.losses import (
     ADVERSARIAL_LOSSES,
     Charbonnier,
     HingeGANLoss,
@@ -23,8 +24,7 @@ from superres.losses import (
     gram_matrix,
     pixel_loss,
 )
-from superres.nn.vgg import find_vgg_weights
-from superres.zoo import WeightsNotFoundError
+from superres.weights import WeightsNotFoundError
 
 torch.set_num_threads(1)
 LN2 = math.log(2)

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 import superres
-from superres.memory import bytes_per_pixel, is_out_of_memory, largest_tile, parse_size
+from superres.inference.memory import bytes_per_pixel, is_out_of_memory, largest_tile, parse_size
+from superres.inference.upscaler import Upscaler
 from superres.models import get_model
 from superres.models.registry import ModelSpec
-from superres.nn.interpolation import Interpolate
-from superres.upscaler import Upscaler
+from superres.nn.upsamplers import Interpolate
 
 
 def test_sizes_read_like_people_write_them():
@@ -80,7 +80,7 @@ class OutOfMemoryAbove(nn.Module):
 
 
 def _fragile(pixels: int, tile: int) -> Upscaler:
-    spec = ModelSpec(name="fragile", summary="", paper="", scales=(2,), framework="test",
+    spec = ModelSpec(name="fragile", summary="", paper="", scales=(2,), framework="post-upsampling",
                      build=lambda s: OutOfMemoryAbove(s, pixels), color="any")
     return Upscaler(spec, 2, spec.build(2), torch.device("cpu"), tile=tile)
 

@@ -5,8 +5,19 @@ import math
 import numpy as np
 import pytest
 
-from superres.degrade import bicubic_lr, modcrop
-from superres.metrics import _filter_valid, _gaussian_window, psnr, score, ssim, to_y
+from superres.image.degrade import bicubic_lr, modcrop
+from superres.metrics.protocol import (
+    filter_valid as _filter_valid,
+)
+from superres.metrics.protocol import (
+    gaussian_window as _gaussian_window,
+)
+from superres.metrics.protocol import (
+    psnr,
+    score,
+    ssim,
+    to_y,
+)
 
 
 def test_psnr_of_an_error_of_one_grey_level_is_48_13_db():

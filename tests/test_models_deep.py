@@ -9,15 +9,15 @@ from functools import partial
 import pytest
 import torch
 
-from superres.losses import Charbonnier
 from superres.models.dbpn import DBPN, dbpn
 from superres.models.drcn import DRCN, drcn
 from superres.models.lapsrn import LAPSRN, MS_LAPSRN, lapsrn, ms_lapsrn
 from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL, srdensenet
 from superres.models.vdsr import VDSR, vdsr
+from superres.nn.blocks.recursive import Recursive
 from superres.nn.layers import receptive_field
-from superres.nn.pyramid import BilinearUpsampler
-from superres.nn.recursive import Recursive
+from superres.nn.upsamplers import BilinearUpsampler
+from superres.train.losses import Charbonnier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,8 +11,8 @@ import torch
 from torch.nn import functional as F
 
 from layouts import relabel
-from superres.models.convert import check_release, load_released, read_checkpoint
-from superres.models.convert_gan import (
+from superres.models.convert import check_release, load_released
+from superres.models.convert.gan import (
     LAYOUTS,
     RELEASED,
     SPECS,
@@ -25,6 +25,7 @@ from superres.models.discriminators import esrgan_discriminator, srgan_discrimin
 from superres.models.esrgan import ESRGAN, RRDB, SRVGG, rrdbnet, srvgg
 from superres.models.srresnet import SRGAN, SRRESNET, srresnet
 from superres.train.recipe import load_recipe
+from superres.weights import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

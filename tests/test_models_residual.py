@@ -7,9 +7,10 @@ import torch
 from superres.models.edsr import EDSR, EDSR_BASELINE, edsr
 from superres.models.rcan import RCAN, rcan
 from superres.models.rdn import RDN, rdn
-from superres.nn.attention import ChannelAttention
-from superres.nn.dense import DenseBlock, ResidualDenseBlock
-from superres.nn.residual import DIV2K_RGB_MEAN, MeanShift, SubPixelUpsampler
+from superres.nn.blocks.attention import ChannelAttention
+from superres.nn.blocks.dense import DenseBlock, ResidualDenseBlock
+from superres.nn.frameworks import DIV2K_RGB_MEAN, MeanShift
+from superres.nn.upsamplers import SubPixelUpsampler
 
 SPECS = {spec.name: spec for spec in (EDSR_BASELINE, EDSR, RDN, RCAN)}
 

@@ -10,11 +10,12 @@ from PIL import Image
 
 import superres
 from images import write_smooth_images
-from superres.data.patches import PatchSampler, TrainingImage, load_images
-from superres.degrade import bicubic_lr
-from superres.nn.interpolation import Interpolate
+from superres.image.degrade import bicubic_lr
+from superres.nn.upsamplers import Interpolate
+from superres.train.optim import lr_multiplier
+from superres.train.patches import PatchSampler, TrainingImage, load_images
 from superres.train.recipe import parse_recipe
-from superres.train.trainer import lr_multiplier, train
+from superres.train.trainer import train
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,7 +72,7 @@ def test_each_training_scale_has_the_exact_bicubic_lr_of_the_modcropped_hr(noise
     assert image.hr.shape == (47, 40, 1)
     for scale, size in ((2, (23, 20)), (3, (15, 13)), (4, (11, 10))):
         assert image.lr[scale].shape == (*size, 1)
-        expected = superres.color.rgb_to_y(bicubic_lr(pixels, scale) / 255.0)
+        expected = superres.image.color.rgb_to_y(bicubic_lr(pixels, scale) / 255.0)
         np.testing.assert_allclose(image.lr[scale], expected, atol=1e-6)
 
 

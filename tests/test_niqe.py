@@ -12,20 +12,21 @@ from images import write_smooth_images
 from superres.cli import EXIT_MISSING, EXIT_OK, EXIT_USAGE, main
 from superres.data import dataset_images
 from superres.evaluation import evaluate_dataset
-from superres.io import read_image
-from superres.metrics import NIQEScore, VGGFeatureDistance
-from superres.niqe import (
+from superres.image.io import read_image
+from superres.image.resize import imresize
+from superres.inference.upscaler import load
+from superres.metrics.niqe import (
     OFFICIAL_URL,
     NIQEModel,
+    NIQEScore,
     fit_aggd,
     fit_niqe_model,
     load_niqe_model,
     mscn,
     niqe,
 )
-from superres.resize import imresize
-from superres.upscaler import load
-from superres.zoo import WeightsNotFoundError
+from superres.metrics.perceptual import VGGFeatureDistance
+from superres.weights import WeightsNotFoundError
 
 
 def _aggd_samples(shape: float, left: float, right: float, n: int, seed: int) -> np.ndarray:

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
+from superres.inference.upscaler import Upscaler
 from superres.models import get_model
 from superres.models.registry import ModelSpec
-from superres.nn.interpolation import Interpolate
-from superres.upscaler import Upscaler
+from superres.nn.upsamplers import Interpolate
 
 
 class Overflowing(nn.Module):
@@ -24,7 +24,7 @@ class Overflowing(nn.Module):
 
 
 def _upscaler(model: nn.Module, precision: str) -> Upscaler:
-    spec = ModelSpec(name="test", summary="", paper="", scales=(2,), framework="test",
+    spec = ModelSpec(name="test", summary="", paper="", scales=(2,), framework="post-upsampling",
                      build=lambda s: model, color="any")
     return Upscaler(spec, 2, model, torch.device("cpu"), precision=precision)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from superres.resize import KERNELS, contributions, imresize, output_size
+from superres.image.resize import KERNELS, contributions, imresize, output_size
 
 # Antialiased bicubic at scale 1/2: h(x) = 0.5 * cubic(0.5 x), sampled at the distances
 # +-0.5, +-1.5, +-2.5, +-3.5 from the output pixel centre (derived by hand from the kernel
@@ -97,7 +97,7 @@ def test_bad_arguments_are_clear_errors():
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("size", [(3, 4), (7, 5), (16, 11)])
 def test_polyphase_upsampling_equals_imresize(kernel, scale, size):
-    from superres.nn.interpolation import Interpolate
+    from superres.nn.upsamplers import Interpolate
 
     x = torch.rand(2, 3, *size, dtype=torch.float64)
     torch.testing.assert_close(Interpolate(scale, kernel)(x), imresize(x, scale, kernel=kernel))

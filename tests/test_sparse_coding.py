@@ -12,10 +12,13 @@ from PIL import Image
 
 import superres
 import superres.train.dictionary as dictionary_module
-from superres.color import rgb_to_y
-from superres.degrade import bicubic_lr
-from superres.io import read_image
-from superres.lasso import lasso, soft_threshold
+from superres.classic.lasso import lasso, soft_threshold
+from superres.image.color import rgb_to_y
+from superres.image.degrade import bicubic_lr
+from superres.image.io import read_image
+from superres.image.resize import imresize
+from superres.image.sample import sample_image
+from superres.inference.upscaler import Upscaler
 from superres.models.sparse_coding import (
     SPARSE_CODING,
     SparseCodingSR,
@@ -24,17 +27,13 @@ from superres.models.sparse_coding import (
     gradient_features,
     grid_starts,
 )
-from superres.resize import imresize
-from superres.sample import sample_image
-from superres.train.checkpoint import load_weights
 from superres.train.dictionary import (
     DictionarySettings,
     learn_dictionaries,
     save_dictionaries,
     update_dictionary,
 )
-from superres.upscaler import Upscaler
-from superres.zoo import checked_path, find_weights
+from superres.weights import checked_path, find_weights, load_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 import superres
-from superres.color import rgb_to_ycbcr, ycbcr_to_rgb
-from superres.infer import Tiled
+from superres.image.color import rgb_to_ycbcr, ycbcr_to_rgb
+from superres.inference.tiles import Tiled
+from superres.inference.upscaler import Upscaler
 from superres.models import get_model
 from superres.models.registry import ModelSpec
-from superres.nn.interpolation import Interpolate
-from superres.upscaler import Upscaler
+from superres.nn.upsamplers import Interpolate
 
 
 def whole_image(model: nn.Module, color: str, scale: int, image: np.ndarray) -> np.ndarray:
@@ -72,7 +72,8 @@ def test_gray_images_go_through_the_network_directly(name, one_thread):
 
 
 def _rgb_spec() -> ModelSpec:
-    return ModelSpec(name="tiny-rgb", summary="", paper="", scales=(2,), framework="test",
+    return ModelSpec(name="tiny-rgb", summary="", paper="", scales=(2,),
+                     framework="post-upsampling",
                      build=lambda s: nn.Sequential(nn.Conv2d(3, 12, 3, padding=1),
                                                    nn.PixelShuffle(2)), color="rgb")
 

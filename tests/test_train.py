@@ -12,10 +12,11 @@ import superres
 from images import write_smooth_images
 from superres.cli import EXIT_OK, EXIT_USAGE, main
 from superres.files import file_digest
-from superres.train.checkpoint import load_weights, save_weights
+from superres.nn.supervision import MultiSupervised
+from superres.train.optim import learning_rate
 from superres.train.recipe import load_recipe, parse_recipe, shipped_recipes
-from superres.train.trainer import _check_same_recipe, learning_rate, train
-from superres.zoo import WeightsNotFoundError
+from superres.train.trainer import _check_same_recipe, train
+from superres.weights import WeightsNotFoundError, load_weights, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def test_checkpoint_writes_leave_no_temporary_files(image_folder, tmp_path):
 def test_models_with_their_own_training_loss_are_trained_through_it(image_folder, tmp_path):
     calls = []
 
-    class Recorder(torch.nn.Module):
+    class Recorder(MultiSupervised):
         def __init__(self, model):
             super().__init__()
             self.model = model
@@ -194,7 +195,8 @@ def test_sum_reduction_scales_the_loss_by_the_pixels_of_one_image(image_folder, 
 
 def test_shipping_a_run_records_its_measured_scores_and_cost(image_folder, tmp_path,
                                                              monkeypatch):
-    import superres.zoo as zoo
+    import superres.weights as zoo
+    from superres.train.release import add_to_zoo
 
     monkeypatch.setattr(zoo, "ZOO", tmp_path / "zoo")
     (tmp_path / "zoo").mkdir()
@@ -202,7 +204,7 @@ def test_shipping_a_run_records_its_measured_scores_and_cost(image_folder, tmp_p
     recipe = _recipe(image_folder, validate_every=3, checkpoint_every=3)
     train(recipe, tmp_path / "run", max_steps=6, progress=False)
     try:
-        entry = zoo.add_to_zoo(tmp_path / "run", "tiny", datasets=(str(image_folder),))
+        entry = add_to_zoo(tmp_path / "run", "tiny", datasets=(str(image_folder),))
         assert entry.model == "fsrcnn-s" and entry.scale == 2 and entry.steps in (3, 6)
         assert zoo.find_weights("fsrcnn-s", 2) == entry
         up = superres.load("fsrcnn-s", 2)  # now loads the shipped file, sha256-checked
@@ -213,7 +215,7 @@ def test_shipping_a_run_records_its_measured_scores_and_cost(image_folder, tmp_p
         start = tmp_path / "run" / "best.safetensors"
         tuned = _recipe(image_folder, validate_every=3, checkpoint_every=3, init=str(start))
         train(tuned, tmp_path / "tuned", max_steps=3, progress=False)
-        entry = zoo.add_to_zoo(tmp_path / "tuned", "tiny", datasets=(str(image_folder),))
+        entry = add_to_zoo(tmp_path / "tuned", "tiny", datasets=(str(image_folder),))
         assert entry.init == f"{start} (sha256 {file_digest(start)})"
         assert zoo.find_weights("fsrcnn-s", 2) == entry  # replaced, not added
         (tmp_path / "zoo" / entry.file).write_bytes(b"tampered")

@@ -36,7 +36,7 @@ def test_even_kernel_is_refused():
 def test_onnx_export_keeps_the_transposed_convolution(tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
-    from superres.export import export_onnx
+    from superres.inference.onnx import export_onnx
 
     path = export_onnx(TransposedConv(4, 1, 3), 4, tmp_path / "deconv.onnx")
     ops = {node.op_type for node in onnx.load(path).graph.node}

@@ -6,11 +6,11 @@ import torch
 from PIL import Image
 
 import superres
-from superres.degrade import to_uint
+from superres.image.degrade import to_uint
+from superres.image.resize import imresize
+from superres.inference.upscaler import Upscaler
 from superres.models.registry import ModelSpec
-from superres.nn.interpolation import Interpolate
-from superres.resize import imresize
-from superres.upscaler import Upscaler
+from superres.nn.upsamplers import Interpolate
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_pil_images_come_back_as_pil_in_the_same_mode(bicubic, mode):
 
 def _interpolating_spec(color):
     return ModelSpec(name=f"cubic-{color}", summary="", paper="", scales=(2,),
-                     build=lambda s: Interpolate(s), color=color, framework="test")
+                     build=lambda s: Interpolate(s), color=color, framework="post-upsampling")
 
 
 def test_y_channel_models_get_luma_and_bicubic_chroma():
@@ -128,7 +128,7 @@ class _Counting(torch.nn.Module):
 def test_images_of_one_size_run_as_one_batch_with_the_same_pixels():
     model = _Counting()
     spec = ModelSpec(name="counting", summary="", paper="", scales=(2,), build=lambda s: model,
-                     color="any", framework="test")
+                     color="any", framework="post-upsampling")
     up = Upscaler(spec, 2, model, torch.device("cpu"), batch=3)
     images = [_rgb(seed=i) for i in range(4)] + [_rgb(8, 8), _rgb(seed=9)[..., 0]]
     up.upscale(images[0])  # measures the receptive field with a call of its own

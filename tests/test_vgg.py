@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
+from superres.image.sample import sample_image
+from superres.metrics.perceptual import LPIPS, LPIPS_HEAD_URL, VGGDistance, find_lpips_head
 from superres.nn.vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -21,11 +23,8 @@ from superres.nn.vgg import (
     find_vgg_weights,
     layer_index,
     layer_names,
-    read_state_dict,
 )
-from superres.perceptual import LPIPS, LPIPS_HEAD_URL, VGGDistance, find_lpips_head
-from superres.sample import sample_image
-from superres.zoo import WeightsNotFoundError
+from superres.weights import WeightsNotFoundError, read_state_dict
 
 torch.set_num_threads(1)
 

@@ -13,7 +13,7 @@ import superres
 from superres.evaluation import evaluate_dataset
 from superres.files import file_digest
 from superres.models import default_model
-from superres.zoo import shipped_weights
+from superres.weights import shipped_weights
 
 # Sparse coding has its own check on a crop (tests/test_sparse_coding.py): its Set5 run is
 # minutes of lasso solves, not seconds of convolutions.

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 
 import superres
-from superres.models import dip, zssr
+from superres.image.resize import imresize
+from superres.inference.upscaler import Upscaler
+from superres.models import dip, image_specific, zssr
 from superres.models.dip import DIP, DeepImagePrior
 from superres.models.zssr import ZSSR, ZeroShotSR, dihedral, median, undo_dihedral
-from superres.resize import imresize
-from superres.upscaler import Upscaler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -92,7 +92,7 @@ def cpu_clock(monkeypatch):
     """The budgets counted in this thread's CPU time (one torch thread: all the work runs in
     it), so the budget logic is checked on real work without the scheduling delays of a
     busy machine, which no estimate made in advance can foresee."""
-    for module in (zssr, dip):
+    for module in (zssr, dip, image_specific):
         monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=time.thread_time))
 
 

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from superres import __version__
+
 if TYPE_CHECKING:
-    from superres.upscaler import Upscaler
+    from superres.inference.upscaler import Upscaler
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
 
@@ -48,7 +50,7 @@ def _output_file(out: Path | None, inputs: int) -> Path | None:
     but not written (GIF, ICO, ...), is a usage error."""
     from PIL import Image
 
-    from superres.io import IMAGE_SUFFIXES
+    from superres.image.io import IMAGE_SUFFIXES
 
     if out is None or out.is_dir():
         return None
@@ -68,7 +70,7 @@ def _output_path(source: Path, out: Path | None, file: Path | None, scale: int,
                  fmt: str | None) -> Path:
     """Where the upscaled `source` goes: the file -o names, into the folder -o names, or
     beside it. An input we can read but not write (GIF, ICO, ...) is written as PNG."""
-    from superres.io import IMAGE_SUFFIXES
+    from superres.image.io import IMAGE_SUFFIXES
 
     if file is not None:
         return file
@@ -82,8 +84,8 @@ def _output_path(source: Path, out: Path | None, file: Path | None, scale: int,
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from superres.io import ImageReadError, collect_inputs, from_pil, read_image
-    from superres.sample import sample_image
+    from superres.image.io import ImageReadError, collect_inputs, from_pil, read_image
+    from superres.image.sample import sample_image
 
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
@@ -145,7 +147,7 @@ def _upscale_batch(upscaler: Upscaler, batch: list[tuple[Path, Path, Any]],
                    failures: list, many: bool) -> int:
     """Upscale and write the pictures of `batch` (emptying it); failures are recorded per
     file, one at a time if the batch as a whole failed. Returns the number written."""
-    from superres.io import ImageReadError, to_pil, write_image
+    from superres.image.io import ImageReadError, to_pil, write_image
 
     jobs, batch[:] = list(batch), []
     if not jobs:
@@ -178,8 +180,8 @@ def _load(
     name: str | None, scale: int, device: str, weights: str | None = None, **options: Any
 ) -> Upscaler:
     """The named model, or the default one for `scale`; mistakes become usage errors."""
+    from superres.api import load
     from superres.models import default_model
-    from superres.upscaler import load
 
     try:
         return load(name or default_model(scale).name, scale, device, weights, **options)
@@ -227,7 +229,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _perceptual_metrics(args: argparse.Namespace) -> list:
     """The perceptual measures asked for with --vgg-distance and --niqe."""
-    from superres.metrics import NIQEScore, VGGFeatureDistance
+    from superres.metrics.niqe import NIQEScore
+    from superres.metrics.perceptual import VGGFeatureDistance
 
     metrics: list = [VGGFeatureDistance()] if args.vgg_distance else []
     if args.niqe is not None:
@@ -242,26 +245,9 @@ def _perceptual_metrics(args: argparse.Namespace) -> list:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from superres.models import MODELS
-    from superres.zoo import shipped_weights
+    from superres.api import model_table
 
-    rows = []
-    for spec in MODELS.values():
-        rows.append({
-            "name": spec.name,
-            "summary": spec.summary,
-            "framework": spec.framework,
-            "color": spec.color,
-            "learned": spec.learned,
-            "scales": list(spec.scales),
-            "params": {str(s): spec.params(s) for s in spec.scales},
-            "weights": [f"x{w.scale}" for w in shipped_weights() if w.model == spec.name],
-            "paper": spec.paper,
-            "reference": {
-                ds: {str(s): list(v) for s, v in by_scale.items()}
-                for ds, by_scale in spec.reference.items()
-            },
-        })
+    rows = model_table()
     if args.json:
         print(json.dumps(rows))
         return EXIT_OK
@@ -330,16 +316,15 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from superres.api import train
     from superres.train.recipe import load_recipe
-    from superres.train.trainer import train
 
     try:
         recipe = load_recipe(args.config)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    out = Path(args.out or Path("runs") / Path(args.config).stem)
     try:
-        result = train(recipe, out, resume=args.resume, max_steps=args.max_steps,
+        result = train(args.config, args.out, resume=args.resume, max_steps=args.max_steps,
                        progress=not args.quiet, threads=args.threads)
     except (FileExistsError, ValueError) as err:
         raise UsageError(str(err)) from err
@@ -354,7 +339,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from superres.models import get_model
     from superres.models.convert import load_released
-    from superres.train.checkpoint import save_weights
+    from superres.weights import save_weights
 
     try:
         get_model(args.model).check_scale(args.scale)
@@ -379,9 +364,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_burst(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from superres.burst import upscale_burst
-    from superres.degrade import to_uint
-    from superres.io import ImageReadError, Picture, collect_inputs, read_image, write_image
+    from superres.classic.burst import upscale_burst
+    from superres.image.degrade import to_uint
+    from superres.image.io import ImageReadError, Picture, collect_inputs, read_image, write_image
 
     paths, missing = collect_inputs(args.frames)
     if missing:
@@ -430,7 +415,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from superres.export import export_onnx
+    from superres.inference.onnx import export_onnx
 
     upscaler = _load(args.model, args.scale, "cpu", args.weights)
     channels = {"y": 1, "rgb": 3, "any": None}[upscaler.color]
@@ -452,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Image super-resolution: upscale images, evaluate and list models.",
         epilog=_EPILOG,
     )
-    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("upscale", help="upscale images", epilog=_EPILOG,
@@ -556,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ex.set_defaults(func=_cmd_export)
 
-    from superres.burst import METHODS
+    from superres.classic.burst import METHODS
 
     bu = sub.add_parser("burst", help="multi-frame SR from several shifted shots",
                         epilog=_EPILOG,

@@ -16,10 +16,10 @@ import numpy as np
 from tqdm import tqdm
 
 from superres.data import dataset_images
-from superres.degrade import bicubic_lr, modcrop
-from superres.io import read_image
-from superres.metrics import Channel, ImageMetric, score
-from superres.upscaler import Upscaler
+from superres.image.degrade import bicubic_lr, modcrop
+from superres.image.io import read_image
+from superres.inference.upscaler import Upscaler
+from superres.metrics.protocol import Channel, ImageMetric, score
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """File helpers shared by images, datasets, checkpoints and weights: which files are
-images, content digests, and writes that never leave half a file behind."""
+images, content digests, writes that never leave half a file behind, and the cache folders
+that hold datasets and weights."""
 
 from __future__ import annotations
 
@@ -52,3 +53,16 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def cache_folder(env_var: str, name: str) -> Path:
+    """``$env_var`` if set, else ``(XDG_CACHE_HOME or ~/.cache)/superres/name``: where the user
+    keeps datasets and pretrained weights."""
+    env = os.environ.get(env_var, "").strip()
+    if env:
+        return Path(env).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME", "").strip()
+    # The XDG spec says relative values are invalid and must be ignored.
+    absolute = cache_home and Path(cache_home).is_absolute()
+    base = Path(cache_home) if absolute else Path.home() / ".cache"
+    return base / "superres" / name

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
-from superres.files import IMAGE_SUFFIXES, file_digest, list_images
+from superres.files import IMAGE_SUFFIXES, cache_folder, file_digest, list_images
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -272,13 +272,7 @@ def get_dataset(name: str) -> DatasetSpec:
 
 def data_root() -> Path:
     """``$SUPERRES_DATA`` if set, else ``(XDG_CACHE_HOME or ~/.cache)/superres/datasets``."""
-    env = os.environ.get(ENV_VAR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-    # The XDG spec says relative values are invalid and must be ignored.
-    base = Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache"
-    return base / "superres" / "datasets"
+    return cache_folder(ENV_VAR, "datasets")
 
 
 def _root_origin(root: Path | None) -> str:

@@ -48,7 +48,7 @@ def get_model(name: str) -> ModelSpec:
 def default_model(scale: int) -> ModelSpec:
     """The best model usable at `scale` without downloads: the shipped weights with the
     highest measured Set5 PSNR, or bicubic when none is shipped for that scale."""
-    from superres.zoo import shipped_weights
+    from superres.weights import shipped_weights
 
     candidates = [w for w in shipped_weights() if w.scale == scale and "Set5" in w.scores]
     if candidates:

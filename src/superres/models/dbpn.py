@@ -1,7 +1,8 @@
 """D-DBPN: Haris, Shakhnarovich and Ukita, "Deep Back-Projection Networks for Super-Resolution",
 CVPR 2018, the paper's main (dense) model. Iterative up-and-down framework on RGB: a 3x3
 convolution to n0 = 256 maps and a 1x1 to nr = 64, then 7 up- and 6 down-projection units with
-dense connections (`superres.nn.projection.DenseBackProjection`), and a 3x3 reconstruction from
+dense connections (`superres.nn.blocks.projection.DenseBackProjection`), and a 3x3
+reconstruction from
 the concatenated HR maps of all up-projections. PReLU (one slope) after every layer but the last.
 The projection convolutions use (kernel, stride, padding) = (6, 2, 2) at x2, (8, 4, 2) at x4
 and (12, 8, 2) at x8, as in the authors' dbpn.py (alterzero/DBPN-Pytorch, T = 7).
@@ -14,8 +15,8 @@ from collections import OrderedDict
 from torch import nn
 
 from superres.models.registry import ModelSpec
+from superres.nn.blocks.projection import DenseBackProjection
 from superres.nn.layers import conv, init_msra
-from superres.nn.projection import DenseBackProjection
 
 
 def dbpn(

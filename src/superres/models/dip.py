@@ -27,14 +27,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
+from superres.image.resize import imresize
+from superres.models.image_specific import ImageSpecific, ImageSpecificFit
 from superres.models.registry import ModelSpec
-from superres.resize import imresize
 
 PAPER = "Ulyanov, Vedaldi and Lempitsky, Deep Image Prior, CVPR 2018"
 
@@ -89,27 +90,37 @@ def hourglass(
 
 
 @dataclass(frozen=True)
-class DIPFit:
-    """How the optimisation of one image went: what a report needs to state the budget used."""
+class DIPFit(ImageSpecificFit):
+    """`ImageSpecificFit` and how well the optimisation fitted the LR image."""
 
-    steps: int
-    seconds: float  # the whole call for this image: optimisation and final pass
     step_seconds: float  # mean time of one optimisation step
     lr_psnr: float  # dB: how well the returned weights' output, downscaled, matched the LR
 
 
-class DeepImagePrior(nn.Module):
+class _Optimised(NamedTuple):
+    """What the optimisation of one image hands to the final pass and to its record."""
+
+    noise: torch.Tensor  # the fixed input
+    best: list[torch.Tensor]  # the weights whose output, downscaled, fitted the LR image best
+    steps: int
+    step_seconds: float  # mean time of one step
+    lr_psnr: float  # the best fit's
+
+
+class DeepImagePrior(ImageSpecific[_Optimised, DIPFit]):
     """Deep image prior SR for one scale: each call to forward optimises `net` afresh for
     each input image.
 
     `iterations`: the most optimisation steps (default 300 for CPUs; the paper's 2000 at x4
-    and 4000 at x8 are in `PAPER_ITERATIONS`); `time_budget`: seconds per image, the final
-    pass included; `patience`: stop when the LR PSNR has not improved for that many steps
-    (None: never); `seed`: fixes the weights, the input noise and its perturbations, so the
-    result is reproducible for a fixed number of steps; `width`: channels of every level (the
-    paper's 128; fewer trade quality for speed); `progress`: a tqdm bar. `fits` holds a
-    `DIPFit` per image upscaled since construction.
+    and 4000 at x8 are in `PAPER_ITERATIONS`); `patience`: stop when the LR PSNR has not
+    improved for that many steps (None: never); `seed`: fixes the weights, the input noise and
+    its perturbations; `width`: channels of every level (the paper's 128; fewer trade quality
+    for speed); the rest as `ImageSpecific`. `fits` holds a `DIPFit` per image upscaled
+    since construction.
     """
+
+    label = "DIP"
+    repr_settings = ("scale", "iterations", "time_budget", "patience", "seed")
 
     def __init__(
         self,
@@ -125,42 +136,20 @@ class DeepImagePrior(nn.Module):
         noise_regularisation: float | None = None,
         progress: bool = True,
     ) -> None:
-        super().__init__()
-        self.scale = scale
-        self.iterations = iterations
-        self.time_budget = time_budget
+        super().__init__(scale, hourglass(input_channels, width=width), iterations=iterations,
+                         time_budget=time_budget, seed=seed, progress=progress)
         self.patience = patience
-        self.seed = seed
         self.input_channels = input_channels
         self.width = width
         self.learning_rate = learning_rate
         self.noise_regularisation = (NOISE_REGULARISATION.get(scale, 0.03)
                                      if noise_regularisation is None else noise_regularisation)
-        self.progress = progress
-        self.net = hourglass(input_channels, width=width)
         self.levels = 5
-        self.fits: list[DIPFit] = []
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [0, 1] -> N x 3 x sH x sW; every image gets its own optimisation."""
-        return torch.cat([self._upscale(image[None]) for image in lr])
-
-    def _upscale(self, lr: torch.Tensor) -> torch.Tensor:
-        start = time.perf_counter()
-        height, width = (n * self.scale for n in lr.shape[-2:])
-        generator = torch.Generator(device=lr.device).manual_seed(self.seed)
-        noise = torch.rand(1, self.input_channels, *self._padded(height, width),
-                           generator=generator, device=lr.device) / 10
-        self._initialise()
-        with torch.enable_grad():
-            best, steps, step_seconds, lr_psnr = self._optimise(
-                lr, noise, generator, (height, width), start)
-        with torch.no_grad():
-            for param, value in zip(self.net.parameters(), best, strict=True):
-                param.copy_(value)
-            sr = self.net(noise)[..., :height, :width]
-        self.fits.append(DIPFit(steps, time.perf_counter() - start, step_seconds, lr_psnr))
-        return sr
+    def _hr_size(self, lr: torch.Tensor) -> tuple[int, int]:
+        """The output's size, which the padded noise's output is cropped to."""
+        height, width = lr.shape[-2:]
+        return height * self.scale, width * self.scale
 
     def _padded(self, height: int, width: int) -> tuple[int, int]:
         """Sizes the 5 stride-2 levels divide exactly, and big enough for reflection padding
@@ -177,22 +166,21 @@ class DeepImagePrior(nn.Module):
             fresh = hourglass(self.input_channels, width=self.width)
         self.net.load_state_dict(fresh.state_dict())
 
-    def _optimise(
-        self, lr: torch.Tensor, noise: torch.Tensor, generator: torch.Generator,
-        size: tuple[int, int], start: float,
-    ) -> tuple[list[torch.Tensor], int, float, float]:
-        """Adam on the LR reconstruction error; returns the weights that fitted LR best, the
-        steps run, the mean seconds per step and the best LR PSNR."""
+    def _train(self, lr: torch.Tensor, start: float) -> _Optimised:
+        """Adam on the LR reconstruction error of the output for seeded noise, perturbed at
+        every step; keeps the weights that fitted LR best."""
+        size = self._hr_size(lr)
+        generator = torch.Generator(device=lr.device).manual_seed(self.seed)
+        noise = torch.rand(1, self.input_channels, *self._padded(*size),
+                           generator=generator, device=lr.device) / 10
         optimiser = torch.optim.Adam(self.net.parameters(), lr=self.learning_rate)
         params = list(self.net.parameters())
         best = [p.detach().clone() for p in params]
         best_psnr, best_step, step_seconds, steps, optimising = -math.inf, 0, 0.0, 0, 0.0
-        bar = tqdm(range(self.iterations), desc=f"DIP x{self.scale}", unit="step",
-                   leave=False, disable=not self.progress)
+        bar = self._steps()
         for step in bar:
-            elapsed = time.perf_counter() - start
             # Leave room for this step and the final pass (a forward: under half a step).
-            if self.time_budget is not None and elapsed + 1.5 * step_seconds > self.time_budget:
+            if self._out_of_time(start, 1.5 * step_seconds):
                 break
             if self.patience is not None and step - best_step > self.patience:
                 break
@@ -213,12 +201,17 @@ class DeepImagePrior(nn.Module):
             steps = step + 1
             bar.set_postfix(lr_psnr=f"{psnr:.2f}")
         bar.close()
-        return best, steps, optimising / max(steps, 1), best_psnr
+        return _Optimised(noise, best, steps, optimising / max(steps, 1), best_psnr)
 
-    def extra_repr(self) -> str:
-        return (f"scale={self.scale}, iterations={self.iterations}, "
-                f"time_budget={self.time_budget}, patience={self.patience}, seed={self.seed}")
+    def _final(self, lr: torch.Tensor, trained: _Optimised) -> torch.Tensor:
+        """The best weights' output for the unperturbed noise, cropped to the HR size."""
+        for param, value in zip(self.net.parameters(), trained.best, strict=True):
+            param.copy_(value)
+        height, width = self._hr_size(lr)
+        return self.net(trained.noise)[..., :height, :width]
 
+    def _record(self, trained: _Optimised, seconds: float) -> DIPFit:
+        return DIPFit(trained.steps, seconds, trained.step_seconds, trained.lr_psnr)
 
 DIP = ModelSpec(
     name="dip",
@@ -228,8 +221,8 @@ DIP = ModelSpec(
     scales=(2, 4, 8),
     build=DeepImagePrior,
     color="rgb",
-    framework="unsupervised",
+    framework="image prior",
     learned=False,  # it is optimised at test time: nothing to ship
-    trains_at_test_time=True,
+    supervision="zero-shot",
     reference={"Set5": {4: (29.90, None)}},  # the paper's SR table, PSNR only (recalled)
 )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from superres.nn.rrdb import leaky_relu
+from superres.nn.layers import leaky_relu
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel: int, stride: int,

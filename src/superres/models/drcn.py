@@ -14,18 +14,17 @@ is the paper's 9,382 41x41 patches of T91, stride 21, in batches of 64).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from superres.models.registry import ModelSpec
+from superres.nn.blocks.recursive import Recursive, SupervisedRecursion
 from superres.nn.frameworks import PreUpsampling
 from superres.nn.layers import conv, conv_stack, init_msra
-from superres.nn.recursive import Recursive, SupervisedRecursion
+from superres.nn.supervision import LossFn, MultiSupervised
 
 
-class DeeplyRecursive(PreUpsampling):
+class DeeplyRecursive(PreUpsampling, MultiSupervised):
     """Pre-upsampling around a `SupervisedRecursion`, trained with recursive supervision."""
 
     def __init__(self, body: SupervisedRecursion, scale: int, alpha_steps: int) -> None:
@@ -37,13 +36,9 @@ class DeeplyRecursive(PreUpsampling):
         return max(0.0, 1.0 - step / self.alpha_steps)
 
     def training_loss(
-        self,
-        lr: torch.Tensor,
-        hr: torch.Tensor,
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        step: int,
+        self, lr: torch.Tensor, hr: torch.Tensor, loss_fn: LossFn, step: int
     ) -> torch.Tensor:
-        predictions, output = self.body.predictions(self.upsample(lr))
+        predictions, output = self.body.predictions(self.upsample_input(lr))
         intermediate = torch.stack([loss_fn(p, hr) for p in predictions]).mean()
         alpha = self.alpha(step)
         return alpha * intermediate + (1 - alpha) * loss_fn(output, hr)

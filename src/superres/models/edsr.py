@@ -12,7 +12,8 @@ from functools import partial
 from torch import nn
 
 from superres.models.registry import ModelSpec
-from superres.nn.residual import ResidualBlock, ResidualGroup, RGBPostUpsampling
+from superres.nn.blocks.residual import ResidualBlock, ResidualGroup
+from superres.nn.frameworks import RGBPostUpsampling
 
 PAPER = (
     "Lim, Son, Kim, Nah and Lee, Enhanced Deep Residual Networks for Single Image "

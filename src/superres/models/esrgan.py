@@ -30,11 +30,11 @@ from functools import partial
 from torch import nn
 
 from superres.models.registry import ModelSpec
-from superres.nn import rrdb
+from superres.nn.blocks.residual import NearestSkip, ResidualGroup
+from superres.nn.blocks.rrdb import RRDB as RRDBBlock
 from superres.nn.frameworks import PostUpsampling
-from superres.nn.layers import conv, conv_stack, init_msra
-from superres.nn.residual import ResidualGroup
-from superres.nn.upsamplers import SubPixel
+from superres.nn.layers import conv, conv_stack, init_msra, leaky_relu
+from superres.nn.upsamplers import NearestConv, SubPixel
 
 ESRGAN_PAPER = (
     "Wang, Yu, Wu, Gu, Liu, Dong, Qiao and Loy, ESRGAN: Enhanced Super-Resolution Generative "
@@ -52,10 +52,10 @@ def doublings(scale: int) -> int:
 
 def rrdbnet(scale: int, blocks: int = 23, channels: int = 64, growth: int = 32) -> nn.Module:
     """RRDBNet with `blocks` RRDBs of `channels` features and dense growth `growth`."""
-    trunk = ResidualGroup((rrdb.RRDB(channels, growth) for _ in range(blocks)), channels)
+    trunk = ResidualGroup((RRDBBlock(channels, growth) for _ in range(blocks)), channels)
     upsampler = nn.Sequential(
-        *(rrdb.NearestConv(channels) for _ in range(doublings(scale))),
-        conv(channels, channels, 3), rrdb.leaky_relu(), conv(channels, 3, 3),
+        *(NearestConv(channels) for _ in range(doublings(scale))),
+        conv(channels, channels, 3), leaky_relu(), conv(channels, 3, 3),
     )
     return PostUpsampling(nn.Sequential(conv(3, channels, 3), trunk), upsampler)
 
@@ -73,7 +73,7 @@ def srvgg(scale: int, convs: int = 16, channels: int = 64, he_init: bool = True)
     network = PostUpsampling(body, SubPixel(channels, 3, scale))
     if he_init:
         init_msra(network, last_std=1e-3)
-    return rrdb.NearestSkip(network, scale)
+    return NearestSkip(network, scale)
 
 
 RRDB = ModelSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from superres.models.registry import ModelSpec
-from superres.nn.interpolation import Interpolate
+from superres.nn.upsamplers import Interpolate
 
 _SCALES = (2, 3, 4, 6, 8)
 _MATLAB = "MATLAB imresize (Image Processing Toolbox), kernels of Keys 1981 and Duchon 1979"

@@ -20,10 +20,10 @@ from __future__ import annotations
 from torch import nn
 
 from superres.models.registry import ModelSpec
+from superres.nn.blocks.recursive import Recursive
+from superres.nn.frameworks import LaplacianPyramid, PyramidLevel, pyramid_levels
 from superres.nn.layers import conv, init_msra
-from superres.nn.pyramid import BilinearUpsampler, LaplacianPyramid, PyramidLevel, pyramid_levels
-from superres.nn.recursive import Recursive
-from superres.nn.upsamplers import TransposedConv
+from superres.nn.upsamplers import BilinearUpsampler, TransposedConv
 
 PAPER = (
     "Lai, Huang, Ahuja and Yang, Deep Laplacian Pyramid Networks for Fast and Accurate "

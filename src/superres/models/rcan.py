@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from superres.models.registry import ModelSpec
-from superres.nn.attention import residual_in_residual
-from superres.nn.residual import RGBPostUpsampling
+from superres.nn.blocks.attention import residual_in_residual
+from superres.nn.frameworks import RGBPostUpsampling
 
 
 def rcan(

@@ -10,9 +10,10 @@ from __future__ import annotations
 from torch import nn
 
 from superres.models.registry import ModelSpec
-from superres.nn.dense import FeatureFusion, ResidualDenseBlock
+from superres.nn.blocks.dense import FeatureFusion, ResidualDenseBlock
+from superres.nn.blocks.residual import Residual
+from superres.nn.frameworks import RGBPostUpsampling
 from superres.nn.layers import conv
-from superres.nn.residual import Residual, RGBPostUpsampling
 
 
 def rdn(

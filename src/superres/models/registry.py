@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 Color = Literal["y", "rgb", "any"]
+# The survey's frameworks (where upsampling happens), plus interpolation and a deep image
+# prior, which generates the HR image from noise and sees the LR image only in its loss.
+Framework = Literal["interpolation", "pre-upsampling", "post-upsampling", "progressive",
+                    "iterative up-and-down", "image prior"]
+# How a model learns: from paired LR/HR examples, or from the LR image alone at test time.
+Supervision = Literal["paired", "zero-shot"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
+SUPERVISIONS: tuple[str, ...] = get_args(Supervision)
 # dataset -> scale -> (PSNR dB, SSIM or None), as published (Y channel, shave = scale).
 Reference = Mapping[str, Mapping[int, tuple[float, float | None]]]
 
@@ -28,10 +36,20 @@ class ModelSpec:
     scales: tuple[int, ...]
     build: Callable[[int], nn.Module]
     color: Color  # "y": the network sees the Y channel; "any": works on any channel count
-    framework: str  # survey framework: interpolation, pre-upsampling, post-upsampling, ...
+    framework: Framework
     learned: bool = True  # has weights to ship (False: interpolation, or learns at test time)
-    trains_at_test_time: bool = False  # ZSSR, DIP: optimised on each input image
+    supervision: Supervision = "paired"
     reference: Reference = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for value, allowed in ((self.framework, FRAMEWORKS), (self.supervision, SUPERVISIONS)):
+            if value not in allowed:
+                raise ValueError(f"{self.name}: {value!r} is not one of {', '.join(allowed)}")
+
+    @property
+    def trains_at_test_time(self) -> bool:
+        """ZSSR, DIP: optimised on each input image."""
+        return self.supervision == "zero-shot"
 
     def check_scale(self, scale: int) -> None:
         """Raise a ValueError naming the supported scales when `scale` is not one of them."""

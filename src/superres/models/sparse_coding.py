@@ -18,7 +18,7 @@ plus that patch's mean; overlaps are averaged. Then the global reconstruction co
 upsampled error smoothed by a 5 x 5 squared Gaussian of sigma 1).
 
 Deviations: the lasso is solved by feature-sign search, as the authors do, but on
-thousands of patches in lock-step (`superres.lasso`), to the optimality conditions within a
+thousands of patches in lock-step (`superres.classic.lasso`), to the optimality conditions within a
 relative 1e-4. Pixels are floats throughout, where the MATLAB code rounds the bicubic image
 and the patch result to uint8. The penalty 0.1 is the paper's as we recall it (the
 released demo uses 0.2). The dictionaries and how they are learned:
@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from superres.lasso import lasso
+from superres.classic.lasso import lasso
+from superres.image.resize import imresize
 from superres.models.registry import ModelSpec
-from superres.resize import imresize
 
 PAPER = ("Yang, Wright, Huang and Ma, Image Super-Resolution via Sparse Representation, "
          "IEEE TIP 2010")

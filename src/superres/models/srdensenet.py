@@ -3,7 +3,7 @@ ICCV 2017. Post-upsampling, Y channel, x4: a 3x3 convolution to 128 low-level ma
 blocks of 8 3x3 convolutions with growth rate 16 (128 maps out of each block), a 1x1 bottleneck
 to 256 maps, two 3x3 stride-2 deconvolutions (256 filters) and a 3x3 reconstruction; ReLU
 after every layer but the last. The three variants differ only in the skip connections that
-feed the bottleneck (`superres.nn.densenet.DenseSkipBlocks`): SRDenseNet_H (last block only),
+feed the bottleneck (`superres.nn.blocks.dense.DenseSkipBlocks`): SRDenseNet_H (last block only),
 SRDenseNet_HL (+ low-level features) and SRDenseNet_All (all blocks, each block also taking
 every earlier block's output: the paper's full model).
 """
@@ -15,7 +15,7 @@ from functools import partial
 from torch import nn
 
 from superres.models.registry import ModelSpec
-from superres.nn.densenet import DenseSkip, DenseSkipBlocks
+from superres.nn.blocks.dense import DenseSkip, DenseSkipBlocks
 from superres.nn.frameworks import PostUpsampling
 from superres.nn.layers import conv, init_msra
 from superres.nn.upsamplers import TransposedConv

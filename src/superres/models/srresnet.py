@@ -11,7 +11,7 @@ adversarial loss), without a PSNR reference: the paper optimises it for perceptu
 and its SRGAN PSNR figures in published_results.md are recalled, not checked.
 
 The paper scales HR images to [-1, 1]; here both ends are [0, 1], as in the public PyTorch
-port whose weights `superres.models.convert_gan` loads (Lornatang/SRGAN-PyTorch). The
+port whose weights `superres.models.convert.gan` loads (Lornatang/SRGAN-PyTorch). The
 reference SSIMs are left out: the paper computed them with another SSIM (see
 published_results.md), so only its PSNRs are comparable. PyTorch's default initialisation.
 """
@@ -21,10 +21,10 @@ from __future__ import annotations
 from torch import nn
 
 from superres.models.registry import ModelSpec
+from superres.nn.blocks.residual import Residual
 from superres.nn.frameworks import PostUpsampling
 from superres.nn.layers import conv
-from superres.nn.residual import Residual, sub_pixel_factors
-from superres.nn.upsamplers import SubPixel
+from superres.nn.upsamplers import SubPixel, sub_pixel_factors
 
 PAPER = (
     "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "

@@ -11,9 +11,9 @@ from __future__ import annotations
 from torch import nn
 
 from superres.models.registry import ModelSpec
+from superres.nn.blocks.residual import Residual
 from superres.nn.frameworks import PreUpsampling
 from superres.nn.layers import conv_stack, init_msra
-from superres.nn.residual import Residual
 
 
 def vdsr(scale: int, depth: int = 20, channels: int = 64) -> nn.Module:

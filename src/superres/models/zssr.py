@@ -29,13 +29,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
+from superres.image.resize import imresize
+from superres.models.image_specific import ImageSpecific, ImageSpecificFit
 from superres.models.registry import ModelSpec
+from superres.nn.blocks.residual import Residual
 from superres.nn.frameworks import PreUpsampling
 from superres.nn.layers import conv_stack
-from superres.nn.residual import Residual
-from superres.resize import imresize
 
 PAPER = ("Shocher, Cohen and Irani, 'Zero-Shot' Super-Resolution using Deep Internal "
          "Learning, CVPR 2018")
@@ -74,26 +74,25 @@ def median(stack: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class ZSSRFit:
-    """How the training of one image went: what a report needs to state the budget used."""
+class ZSSRFit(ImageSpecificFit):
+    """`ImageSpecificFit` and where ZSSR's learning-rate policy had got to."""
 
-    steps: int
-    seconds: float  # the whole call for this image: training and final pass
     learning_rate: float  # the rate when training stopped
     reconstruction_mse: float  # the last measured error of rebuilding the input
 
 
-class ZeroShotSR(nn.Module):
+class ZeroShotSR(ImageSpecific[tuple[int, float, float], ZSSRFit]):
     """ZSSR for one scale: each call to forward trains `net` afresh on each input image.
 
     `iterations`: the most training steps (the paper's 3000; the rate policy usually stops
-    earlier); `time_budget`: seconds per image, final pass included (training stops early
-    enough to leave time for it); `seed`: fixes the initial weights and the sampled crops, so
-    the result is reproducible for a fixed number of steps (a time budget makes the step count
-    depend on the machine); `self_ensemble`: the 8 flips/rotations (8x the final pass);
-    `back_projection`: iterations per output (0 to disable); `progress`: a tqdm bar.
-    `fits` holds a `ZSSRFit` per image upscaled since construction.
+    earlier); `time_budget`: training stops early enough to leave time for the final pass;
+    `seed`: fixes the initial weights and the sampled crops; `crop_size`: the largest father
+    side; `self_ensemble`: the 8 flips/rotations (8x the final pass); `back_projection`:
+    iterations per output (0 to disable); the rest as `ImageSpecific`. `fits` holds a
+    `ZSSRFit` per image upscaled since construction.
     """
+
+    label = "ZSSR"
 
     def __init__(
         self,
@@ -108,35 +107,19 @@ class ZeroShotSR(nn.Module):
         back_projection: int = 10,
         progress: bool = True,
     ) -> None:
-        super().__init__()
-        self.scale = scale
-        self.iterations = iterations
-        self.time_budget = time_budget
-        self.seed = seed
+        super().__init__(scale, zssr_net(scale), iterations=iterations, time_budget=time_budget,
+                         seed=seed, progress=progress)
         self.crop_size = crop_size
         self.learning_rate = learning_rate
         self.self_ensemble = self_ensemble
         self.back_projection = back_projection
-        self.progress = progress
-        self.net = zssr_net(scale)
-        self.fits: list[ZSSRFit] = []
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [0, 1] -> N x 3 x sH x sW; every image gets its own network."""
-        return torch.cat([self._upscale(image[None]) for image in lr])
 
     def _upscale(self, lr: torch.Tensor) -> torch.Tensor:
+        """Refuse an image too small to give a son of 2 x 2 pixels."""
         if min(lr.shape[-2:]) < 2 * self.scale:
             raise ValueError(f"ZSSR x{self.scale} needs an image of at least "
                              f"{2 * self.scale}x{2 * self.scale} pixels to learn from")
-        start = time.perf_counter()
-        self._initialise()
-        with torch.enable_grad():
-            steps, rate, error = self._train(lr, start)
-        with torch.no_grad():
-            sr = self._final(lr)
-        self.fits.append(ZSSRFit(steps, time.perf_counter() - start, rate, error))
-        return sr
+        return super()._upscale(lr)
 
     def _initialise(self) -> None:
         """Seeded weights, drawn on the CPU so every device starts from the same network."""
@@ -162,16 +145,13 @@ class ZeroShotSR(nn.Module):
         tested_at: list[int] = []
         errors: list[float] = []
         final_seconds = self._final_seconds(lr) if self.time_budget is not None else 0.0
-        bar = tqdm(range(self.iterations), desc=f"ZSSR x{self.scale}", unit="step",
-                   leave=False, disable=not self.progress)
+        bar = self._steps()
         for step in bar:
             if step % TEST_EVERY == 0:
                 errors.append(self._reconstruction_error(lr))
                 tested_at.append(step)
                 bar.set_postfix(rec_mse=f"{errors[-1]:.2e}", lr=f"{rate:.0e}")
-            elapsed = time.perf_counter() - start
-            if (self.time_budget is not None
-                    and elapsed + step_seconds + final_seconds > self.time_budget):
+            if self._out_of_time(start, step_seconds + final_seconds):
                 break
             tick = time.perf_counter()
             father = self._father(sources, areas / areas.sum(), rng)
@@ -236,8 +216,9 @@ class ZeroShotSR(nn.Module):
         son = imresize(target, size=(height // self.scale, width // self.scale))
         return F.mse_loss(self.net(son).clamp(0, 1), target).item()
 
-    def _final(self, lr: torch.Tensor) -> torch.Tensor:
-        """Geometric self-ensemble with back-projection, as the paper's final test."""
+    def _final(self, lr: torch.Tensor, trained: tuple[int, float, float]) -> torch.Tensor:
+        """Geometric self-ensemble with back-projection, as the paper's final test (the
+        trained `net` is all it needs)."""
         views = range(8) if self.self_ensemble else range(1)
         outputs = [
             self._back_project(undo_dihedral(self.net(dihedral(lr, k)), k).clamp(0, 1), lr)
@@ -254,9 +235,9 @@ class ZeroShotSR(nn.Module):
             sr = (sr + upsample(lr - imresize(sr, size=tuple(lr.shape[-2:])))).clamp(0, 1)
         return sr
 
-    def extra_repr(self) -> str:
-        return (f"scale={self.scale}, iterations={self.iterations}, "
-                f"time_budget={self.time_budget}, seed={self.seed}")
+    def _record(self, trained: tuple[int, float, float], seconds: float) -> ZSSRFit:
+        steps, rate, error = trained
+        return ZSSRFit(steps, seconds, rate, error)
 
 
 def _plateau(steps: list[int], errors: list[float]) -> bool:
@@ -279,6 +260,6 @@ ZSSR = ModelSpec(
     color="rgb",
     framework="pre-upsampling",
     learned=False,  # it learns at test time: nothing to ship
-    trains_at_test_time=True,
+    supervision="zero-shot",
     reference={"Set5": {2: (37.37, 0.9570)}},  # Table 1, bicubic kernel (recalled)
 )

@@ -16,6 +16,11 @@ def activation(name: str, channels: int) -> nn.Module:
     return nn.PReLU(channels) if name == "prelu" else ACTIVATIONS[name]()
 
 
+def leaky_relu() -> nn.LeakyReLU:
+    """ESRGAN's activation everywhere: LeakyReLU with slope 0.2."""
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
 def conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
     """A 'same'-padded convolution: output size = input size for odd kernels."""
     return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)

@@ -11,19 +11,22 @@ a file is ever unpickled into code).
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from superres.zoo import WeightsNotFoundError
-
-ENV_VAR = "SUPERRES_WEIGHTS"
+from superres.weights import (
+    WEIGHTS_SUFFIXES,
+    StateDict,
+    WeightsNotFoundError,
+    read_state_dict,
+    weights_origin,
+    weights_root,
+)
 
 # torchvision's configurations "D" (VGG16) and "E" (VGG19): a number is a 3x3 convolution with
 # that many output channels (each followed by a ReLU), "M" a 2x2 max-pool.
@@ -46,10 +49,8 @@ VGG19_URL = WEIGHTS_URLS["vgg19"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt")
 _FEATURE_KEY = re.compile(r"features\.(\d+)\.(weight|bias)")
 
-StateDict = Mapping[str, torch.Tensor]
 WeightsSource = str | os.PathLike[str] | StateDict
 
 
@@ -114,49 +115,6 @@ def _build_layers(arch: str, depth: int) -> nn.Sequential:
 
 
 # ----------------------------------------------------------------------------- weights files
-
-
-def weights_root() -> Path:
-    """``$SUPERRES_WEIGHTS`` if set, else ``(XDG_CACHE_HOME or ~/.cache)/superres/weights``."""
-    env = os.environ.get(ENV_VAR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    cache_home = os.environ.get("XDG_CACHE_HOME", "").strip()
-    # The XDG spec says relative values are invalid and must be ignored.
-    absolute = cache_home and Path(cache_home).is_absolute()
-    base = Path(cache_home) if absolute else Path.home() / ".cache"
-    return base / "superres" / "weights"
-
-
-def weights_origin() -> str:
-    """Where `weights_root()` came from, for error messages."""
-    if os.environ.get(ENV_VAR, "").strip():
-        return f"${ENV_VAR}"
-    return f"the default folder; ${ENV_VAR} is not set"
-
-
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors or PyTorch (.pth/.pt) file. A .pth is read with
-    `weights_only=True`: a file holding anything but tensors is refused, its code never run."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"weights file {path} does not exist")
-    if path.suffix not in WEIGHTS_SUFFIXES:
-        raise ValueError(f"{path.name}: weights must be {', '.join(WEIGHTS_SUFFIXES)}")
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError(
-            f"{path.name} holds pickled objects besides tensors; refused without unpickling "
-            "them (convert it to a plain state dict or to safetensors)"
-        ) from None
-    if not isinstance(state, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in state.values()
-    ):
-        raise ValueError(f"{path.name} is not a state dict (a mapping of names to tensors)")
-    return dict(state)
 
 
 def official_file_name(arch: str = "vgg19") -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from superres.losses import PerceptualLoss, adversarial_loss, pixel_loss
 from superres.models.discriminators import esrgan_discriminator, srgan_discriminator
+from superres.train.losses import PerceptualLoss, adversarial_loss, pixel_loss
 from superres.train.recipe import Adversarial
 
 DISCRIMINATORS = {"srgan": srgan_discriminator, "esrgan": esrgan_discriminator}

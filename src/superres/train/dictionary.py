@@ -32,12 +32,13 @@ import torch
 from safetensors.torch import save
 from tqdm import tqdm
 
-from superres.color import rgb_to_y
+from superres.classic.lasso import lasso
 from superres.data import dataset_images
-from superres.degrade import bicubic_lr, modcrop
 from superres.files import atomic_write
-from superres.io import read_image
-from superres.lasso import lasso
+from superres.image.color import rgb_to_y
+from superres.image.degrade import bicubic_lr, modcrop
+from superres.image.io import read_image
+from superres.image.resize import imresize
 from superres.models.sparse_coding import (
     ATOMS,
     CHUNK,
@@ -47,7 +48,6 @@ from superres.models.sparse_coding import (
     gradient_features,
     patches_at,
 )
-from superres.resize import imresize
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
 
 PATCHES = 100_000  # patch pairs sampled before pruning

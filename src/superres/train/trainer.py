@@ -8,10 +8,10 @@ after a kill continues the same run: the same batches, the same loss curve.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import time
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import torch
@@ -19,84 +19,22 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from superres.data.patches import PatchSampler, load_images
 from superres.evaluation import evaluate_dataset
-from superres.losses import pixel_loss
+from superres.inference.upscaler import Upscaler
 from superres.models import MODELS, ModelSpec, get_model
 from superres.nn.frameworks import PreUpsampling
-from superres.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from superres.train.recipe import Recipe
-from superres.upscaler import Upscaler
+from superres.nn.supervision import MultiSupervised
+from superres.train.adversarial import AdversarialStage
+from superres.train.checkpoint import load_checkpoint, save_checkpoint
+from superres.train.losses import pixel_loss
+from superres.train.optim import EMA, build_optimizer, learning_rate
+from superres.train.patches import PatchSampler, load_images
+from superres.train.recipe import Recipe, load_recipe
+from superres.weights import checked_path, find_weights, load_weights, save_weights
+
+log = logging.getLogger(__name__)
 
 LOG_FIELDS = ["step", "loss", "lr", "val_psnr", "val_ssim", "seconds", "d_loss"]
-
-
-def learning_rate(recipe: Recipe, step: int) -> float:
-    """The base learning rate at `step`: a pure function, so nothing to checkpoint."""
-    sched, base = recipe.schedule, recipe.optimizer.lr
-    if sched.warmup and step < sched.warmup:
-        return base * (step + 1) / sched.warmup
-    if sched.name == "constant":
-        return base
-    if sched.name == "step":
-        return max(base * sched.gamma ** (step // sched.step_size), sched.min_lr)
-    if sched.name == "multistep":
-        passed = sum(step >= milestone for milestone in sched.milestones)
-        return max(base * sched.gamma**passed, sched.min_lr)
-    if sched.name == "cosine":
-        progress = min(step / max(sched.steps, 1), 1.0)
-        return sched.min_lr + 0.5 * (base - sched.min_lr) * (1 + math.cos(math.pi * progress))
-    raise ValueError(f"unknown schedule {sched.name!r}; choose constant, step, multistep or cosine")
-
-
-def lr_multiplier(multipliers: dict[str, float], name: str) -> float:
-    """The rate multiplier of parameter `name`: its longest matching prefix key's, times
-    every matching pattern key's (keys with `*` or `?`, e.g. `*.bias`)."""
-    prefixes = [key for key in multipliers if not _is_pattern(key) and name.startswith(key)]
-    multiplier = multipliers[max(prefixes, key=len)] if prefixes else 1.0
-    for key, value in multipliers.items():
-        if _is_pattern(key) and fnmatchcase(name, key):
-            multiplier *= value
-    return multiplier
-
-
-def _is_pattern(key: str) -> bool:
-    return "*" in key or "?" in key
-
-
-def _optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
-    """Parameter groups by lr multiplier (see `lr_multiplier`)."""
-    opt = recipe.optimizer
-    trainable = recipe.trainable
-    groups: dict[float, list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        if trainable and not any(name.startswith(prefix) for prefix in trainable):
-            param.requires_grad_(False)
-            continue
-        groups.setdefault(lr_multiplier(opt.lr_multipliers, name), []).append(param)
-    if not groups:
-        raise ValueError(f"no parameter matches trainable prefixes {trainable}")
-    param_groups = [{"params": ps, "multiplier": m} for m, ps in sorted(groups.items())]
-    if opt.name == "adam":
-        return torch.optim.Adam(param_groups, lr=opt.lr, betas=opt.betas,
-                                weight_decay=opt.weight_decay)
-    if opt.name == "sgd":
-        return torch.optim.SGD(param_groups, lr=opt.lr, momentum=opt.momentum,
-                               weight_decay=opt.weight_decay)
-    raise ValueError(f"unknown optimizer {opt.name!r}; choose adam or sgd")
-
-
-class EMA:
-    """Exponential moving average of the weights (evaluated and saved instead of the raw ones)."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        for key, value in model.state_dict().items():
-            self.shadow[key].lerp_(value, 1 - self.decay)
 
 
 @dataclass
@@ -128,7 +66,7 @@ def train(
         _check_scale_free(spec)
     if recipe.loss_border:
         with torch.device("meta"):
-            own_loss = hasattr(spec.build(recipe.scale), "training_loss")
+            own_loss = isinstance(spec.build(recipe.scale), MultiSupervised)
         if own_loss:
             raise ValueError(f"loss_border: {spec.name} scores its outputs in its own "
                              "training loss; leave loss_border at 0")
@@ -145,13 +83,13 @@ def train(
     if start:  # a resumed run's weights come from its checkpoint
         skipped = load_weights(model, start, strict=False)
         if skipped:
-            print(f"init: kept the fresh values of {', '.join(skipped)}")
+            log.info("init: kept the fresh values of %s", ", ".join(skipped))
     if recipe.scales:  # the sampler interpolates each sample by its own scale
-        model.upsample = nn.Identity()  # a parameter-free step: the state dict is unchanged
+        model.input_upsampled = True  # a PreUpsampling model (checked above)
     # Channels-last activations train CPU convolutions up to ~2x faster (FSRCNN, SRCNN); the
     # function and the state dict's values are the same.
     model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(recipe, model)
+    optimizer = build_optimizer(recipe, model)
     ema = EMA(model, recipe.ema) if recipe.ema else None
     color = "y" if spec.color == "y" else "rgb"
     data = recipe.data
@@ -161,8 +99,6 @@ def train(
     loss_fn = pixel_loss(recipe.loss)
     stage = None
     if recipe.gan:
-        from superres.train.adversarial import AdversarialStage
-
         stage = AdversarialStage(recipe.gan, recipe.data.patch * recipe.scale, recipe.loss,
                                  recipe.optimizer.lr)
 
@@ -204,7 +140,7 @@ def train(
         lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         if stage:  # GAN stage: D steps inside, G gets pixel + perceptual + adversarial
             loss = stage.generator_loss(model(lr_batch), hr_batch, lr_base)
-        elif hasattr(model, "training_loss"):  # multi-output models: DRCN, LapSRN
+        elif isinstance(model, MultiSupervised):  # multi-output models: DRCN, LapSRN
             loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
         else:
             loss = loss_fn(*_centre(recipe.loss_border, model(lr_batch), hr_batch))
@@ -297,8 +233,6 @@ def _check_scale_free(spec: ModelSpec) -> None:
 def _check_same_recipe(recipe: Recipe, recorded: Path) -> None:
     """A resumed run must continue the recipe it started with; to change it on purpose,
     edit RUN/recipe.yaml and resume from that file."""
-    from superres.train.recipe import load_recipe
-
     before = load_recipe(recorded).to_dict()
     now = recipe.to_dict()
     changed = sorted(key for key in now if now[key] != before.get(key))
@@ -321,8 +255,6 @@ def init_path(init: str) -> Path:
                 f"repository root)"
             )
         return path
-    from superres.zoo import checked_path, find_weights
-
     model, _, scale = init[4:].rpartition("_x")
     shipped = find_weights(model, int(scale)) if scale.isdigit() else None
     if shipped is None:

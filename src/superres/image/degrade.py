@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from superres.resize import imresize
+from superres.image.resize import imresize
 
 KernelType = Literal[
     "iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from superres.color import rgb_to_y
 from superres.data.registry import dataset_images
-from superres.degrade import bicubic_lr
-from superres.io import read_image
-from superres.nn.interpolation import Interpolate
-from superres.resize import imresize
+from superres.image.color import rgb_to_y
+from superres.image.degrade import bicubic_lr
+from superres.image.io import read_image
+from superres.image.resize import imresize
+from superres.nn.upsamplers import Interpolate
 
 CUBIC_REACH = 2  # the bicubic kernel spans 4 input pixels: 2 on either side of a sample
 # LR pixels kept around a patch cut from a downscaled window: the reach of the HR -> LR

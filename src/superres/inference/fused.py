@@ -11,7 +11,7 @@ On a CPU the small SR networks spend much of their time outside the convolutions
   'valid' convolutions, resetting the band outside the image to the value that stands for
   zero after each activation (0.5 for the folded sigmoid), so the borders stay exact;
 - a network that ends in a pixel shuffle can hand back its LR-size phase planes, so that
-  colour conversion runs before the shuffle (see `superres.streaming`).
+  colour conversion runs before the shuffle (see `superres.inference.streaming`).
 """
 
 from __future__ import annotations

@@ -28,11 +28,12 @@ from typing import Literal, Protocol
 
 import torch
 
-from superres.color import rgb_to_y
-from superres.infer import Cut, cut_tiles, tiled_regions
-from superres.nn.interpolation import Interpolate
+from superres.image.color import rgb_to_y
+from superres.inference.tiles import Cut, cut_tiles, tiled_regions
+from superres.nn.upsamplers import Interpolate
 
-Colour = Literal["luma", "direct", "mean"]
+# How the network's channels relate to the image's (see `Streamer`).
+ChannelRoute = Literal["luma", "direct", "mean"]
 
 _LUMA_GAIN = 255 / 219  # studio-swing Y (16..235) to full-range luma
 _Y_OFFSET = 16 / 255
@@ -54,7 +55,7 @@ class Sink(Protocol):
 class Streamer:
     """Runs `net` over an image tile by tile and finishes each piece into the output.
 
-    `colour` says what the network sees: "luma" (a Y-channel model on an RGB image: Y in,
+    `route` says what the network sees: "luma" (a Y-channel model on an RGB image: Y in,
     colour differences by bicubic), "direct" (its output is the image), or "mean" (an RGB
     model on a gray image: gray in as RGB, the mean of its output out). `net` returns
     N x C x sh x sw, or phase planes N x C x s^2 x h x w (see `Interpolate.phase_planes`).
@@ -62,7 +63,7 @@ class Streamer:
 
     net: Callable[[torch.Tensor], torch.Tensor]
     scale: int
-    colour: Colour
+    route: ChannelRoute
     tile: int | None
     pad: int
     blend: int
@@ -125,11 +126,11 @@ class Streamer:
     def _network(self, src: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
         """The network's output on an LR region (HR or phase planes), float32."""
         lr = self._read(src, rows, cols)
-        x = rgb_to_y(lr) if self.colour == "luma" else lr
-        if self.colour == "mean":
+        x = rgb_to_y(lr) if self.route == "luma" else lr
+        if self.route == "mean":
             x = x.expand(-1, 3, -1, -1)
         y = self.net(x.to(self.dtype)).float()
-        return y.mean(dim=1, keepdim=True) if self.colour == "mean" else y
+        return y.mean(dim=1, keepdim=True) if self.route == "mean" else y
 
     def _read(self, src: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
         """The LR region as floats in [0, 1], N x C x h x w (channels last)."""
@@ -151,7 +152,7 @@ class Streamer:
             pixels = _pixels(y[..., part, :] if y.ndim == 5
                              else y[..., part.start * s : part.stop * s, :], s)
             finished = _scratch(scratch, "finished", (*pixels.shape[:-1], channels), y.device)
-            if self.colour == "luma":
+            if self.route == "luma":
                 self._add_colour(src, slice(top, bottom), cols, pixels, finished, scratch)
             else:
                 torch.mul(pixels, self._peak, out=finished).add_(self._round)

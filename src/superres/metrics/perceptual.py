@@ -8,21 +8,23 @@ official LPIPS v0.1 linear head, both from files in ``$SUPERRES_WEIGHTS``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from superres.nn.vgg import (
+from superres.metrics.protocol import shave
+from superres.nn.vgg import VGGFeatures, WeightsSource
+from superres.weights import (
     StateDict,
-    VGGFeatures,
-    WeightsSource,
+    WeightsNotFoundError,
     read_state_dict,
     weights_origin,
     weights_root,
 )
-from superres.zoo import WeightsNotFoundError
 
 # LPIPS compares VGG16 after each block's last ReLU; the head weighs each channel of each.
 LPIPS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
@@ -142,3 +144,26 @@ class LPIPS(nn.Module):
             ),
             start=x.new_zeros(x.shape[0]),
         )
+
+
+class VGGFeatureDistance:
+    """`VGGDistance` (unit-normalised VGG19 features, LPIPS's uncalibrated
+    baseline) on uint8 RGB images; lower is closer to HR. The default layers, relu2_2 and
+    relu3_1, are the deepest in the truncated VGG19 weights; gray images are repeated to RGB."""
+
+    name = "vgg_distance"
+
+    def __init__(self, layers: Sequence[str] = ("relu2_2", "relu3_1"),
+                 weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True):
+        self.distance = VGGDistance(layers, weights, pretrained=pretrained).eval()
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        import torch
+
+        def tensor(image: np.ndarray) -> torch.Tensor:
+            rgb = np.atleast_3d(shave(image, scale)).astype(np.float32) / 255
+            batch = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+            return batch.expand(1, 3, *batch.shape[2:])  # gray -> 3 equal channels
+
+        with torch.no_grad():
+            return float(self.distance(tensor(sr), tensor(hr))[0])

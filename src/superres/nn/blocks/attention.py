@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from superres.nn.residual import ResidualBlock, ResidualGroup
+from superres.nn.blocks.residual import ResidualBlock, ResidualGroup
 
 
 class ChannelAttention(nn.Module):

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from superres.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from superres.resize import KERNELS, contributions, imresize
+from superres.image.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from superres.image.resize import KERNELS, contributions, imresize
 
 Method = Callable[..., np.ndarray]
 _CUBIC = KERNELS["cubic"].function

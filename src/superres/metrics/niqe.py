@@ -30,9 +30,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from superres.metrics import _filter_valid, _gaussian_window, to_y
-from superres.resize import imresize
-from superres.zoo import WeightsNotFoundError
+from superres.image.resize import imresize
+from superres.metrics.protocol import (
+    filter_valid,
+    gaussian_window,
+    shave,
+    to_y,
+)
+from superres.weights import WeightsNotFoundError
 
 BLOCK = 96
 SHARPNESS_THRESHOLD = 0.75  # pristine blocks: local deviation above 0.75 of the image's max
@@ -76,10 +81,10 @@ def mscn(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blur, noise and artefacts bend their histogram in telling ways."""
     if image.ndim != 2:
         raise ValueError(f"MSCN needs a 2-D gray image, got shape {image.shape}")
-    window = _gaussian_window(7, 7 / 6)
+    window = gaussian_window(7, 7 / 6)
     padded = np.pad(np.asarray(image, dtype=np.float64), 3, mode="edge")
-    mean = _filter_valid(padded, window)
-    sigma = np.sqrt(np.abs(_filter_valid(padded**2, window) - mean**2))
+    mean = filter_valid(padded, window)
+    sigma = np.sqrt(np.abs(filter_valid(padded**2, window) - mean**2))
     return (image - mean) / (sigma + 1), sigma
 
 
@@ -170,7 +175,7 @@ _KEYS = (("mu_prisparam", "cov_prisparam"), ("mu_pris_param", "cov_pris_param"))
 def default_model_path() -> Path:
     """Where the standard pristine model is looked for: niqe_pristine.npz in the weights
     folder (``$SUPERRES_WEIGHTS``)."""
-    from superres.nn.vgg import weights_root
+    from superres.weights import weights_root
 
     return weights_root() / MODEL_FILE
 
@@ -179,14 +184,15 @@ def load_niqe_model(path: str | os.PathLike[str] | None = None) -> NIQEModel:
     """A pristine model from an .npz file (default: `default_model_path()`)."""
     file = Path(path) if path is not None else default_model_path()
     if not file.is_file():
-        from superres.nn.vgg import weights_origin
+        from superres.weights import weights_origin
 
         where = "" if path is not None else f" (weights folder from {weights_origin()})"
         raise WeightsNotFoundError(
             f"no NIQE pristine model: {file} does not exist{where}. The standard one is "
             f"modelparameters.mat in the authors' release {OFFICIAL_URL}; save its mu_prisparam "
             f"and cov_prisparam in an .npz as {MODEL_FILE}, or fit one from sharp images with "
-            "superres.niqe.fit_niqe_model (such scores are not comparable with published NIQE)"
+            "superres.metrics.niqe.fit_niqe_model (such scores are not comparable with "
+            "published NIQE)"
         )
     with np.load(file) as data:
         for mean_key, cov_key in _KEYS:
@@ -203,7 +209,7 @@ def _images(source: Iterable[np.ndarray] | str | os.PathLike[str]) -> Iterable[n
     if not isinstance(source, str | os.PathLike):
         return source
     from superres.data import dataset_images
-    from superres.io import read_image
+    from superres.image.io import read_image
 
     return (read_image(path).pixels for path in dataset_images(source)[1])
 
@@ -255,3 +261,17 @@ def niqe(
     pooled = (model.cov + cov) / 2
     inverse = np.linalg.pinv(pooled, rcond=FEATURES * np.finfo(np.float64).eps)  # MATLAB's tol
     return float(np.sqrt(difference @ inverse @ difference))
+
+
+class NIQEScore:
+    """NIQE of the SR image alone (no reference), on Y; lower looks more
+    natural. `model` is a pristine model or its .npz file; default: the standard model in the
+    weights folder."""
+
+    name = "niqe"
+
+    def __init__(self, model: NIQEModel | str | os.PathLike[str] | None = None) -> None:
+        self.model = model if isinstance(model, NIQEModel) else load_niqe_model(model)
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        return niqe(shave(sr, scale), self.model)

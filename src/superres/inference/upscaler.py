@@ -3,7 +3,7 @@
 It knows its scale and colour space, so callers never guess: Y-channel models (SRCNN,
 FSRCNN, ...) get the BT.601 Y channel and the chroma is upscaled with bicubic, as in
 their papers; alpha is always upscaled separately with bicubic. Images go through
-`superres.streaming` tile by tile into a preallocated output, so memory is bounded by
+`superres.inference.streaming` tile by tile into a preallocated output, so memory is bounded by
 the tile (or by `max_memory`), and a tile that runs out of memory is retried smaller.
 """
 
@@ -19,14 +19,16 @@ import torch
 from PIL import Image as PILImage
 from torch import nn
 
-from superres.fused import FusedChain
-from superres.infer import SelfEnsemble, tile_context
-from superres.io import Picture, from_pil, to_pil
-from superres.memory import bytes_per_pixel, is_out_of_memory, largest_tile, parse_size
+from superres.image.io import Picture, from_pil, to_pil
+from superres.inference.fused import FusedChain
+from superres.inference.memory import bytes_per_pixel, is_out_of_memory, largest_tile, parse_size
+from superres.inference.precision import PRECISIONS, half_model
+from superres.inference.streaming import ChannelRoute, Sink, Streamer
+from superres.inference.tiles import SelfEnsemble, tile_context
+from superres.models import get_model
 from superres.models.registry import Color, ModelSpec
-from superres.nn.interpolation import Interpolate
-from superres.precision import PRECISIONS, half_model
-from superres.streaming import Colour, Sink, Streamer
+from superres.nn.upsamplers import Interpolate
+from superres.weights import WeightsNotFoundError, checked_path, find_weights, load_weights
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, PILImage.Image, Picture)
 
@@ -42,7 +44,7 @@ class Upscaler:
     `tile`: LR tile side (None: the whole image in one piece); `batch`: how many images of
     one size may run together; `max_memory`: bytes (or a size like "2GB") of working memory
     to fit the tiles in; `precision`: float32, float16 or bfloat16 (checked, see
-    `superres.precision`).
+    `superres.inference.precision`).
     """
 
     spec: ModelSpec
@@ -228,10 +230,10 @@ class Upscaler:
             return Streamer(self.bicubic.phase_planes, self.scale, "direct", tile, 3, 0,
                             device=self.device)
         pad, blend = self._tile_context()
-        return Streamer(self._network(channels), self.scale, self._colour(channels), tile, pad,
+        return Streamer(self._network(channels), self.scale, self._route(channels), tile, pad,
                         blend, device=self.device, dtype=self.dtype)
 
-    def _colour(self, channels: int) -> Colour:
+    def _route(self, channels: int) -> ChannelRoute:
         if self.color == "y" and channels == 3:
             return "luma"
         return "mean" if self.color == "rgb" and channels == 1 else "direct"
@@ -336,7 +338,7 @@ class _PillowCanvas:
 
 
 def _is_onnx(model: nn.Module) -> bool:
-    from superres.export import OnnxRuntimeModel
+    from superres.inference.onnx import OnnxRuntimeModel
 
     inner = model.model if isinstance(model, SelfEnsemble) else model
     return isinstance(inner, OnnxRuntimeModel)
@@ -353,6 +355,16 @@ def _check_array(array: np.ndarray) -> None:
 def _check_size(height: int, width: int) -> None:
     if min(height, width) < 1:
         raise ValueError(f"cannot upscale an empty image ({width}x{height})")
+
+
+class NoShippedWeights(WeightsNotFoundError):
+    """A learned model was asked for at a scale superres ships no weights for."""
+
+    def __init__(self, model: str, scale: int, how: str = "train it with a recipe") -> None:
+        self.model, self.scale = model, scale
+        super().__init__(f"{model} x{scale} has no shipped weights: {how}, or convert the "
+                         "authors' checkpoint (`superres convert`), and pass --weights "
+                         "FILE.safetensors")
 
 
 def load(
@@ -379,10 +391,6 @@ def load(
     time (ZSSR, DIP); `precision`: "float16" or "bfloat16" where checked safe; `batch`:
     how many small images of one size run together.
     """
-    from superres.models import get_model
-    from superres.train.checkpoint import load_weights
-    from superres.zoo import WeightsNotFoundError, checked_path, find_weights
-
     spec = get_model(name)
     spec.check_scale(scale)
     if spec.trains_at_test_time:
@@ -402,16 +410,16 @@ def load(
     elif spec.learned:
         shipped = find_weights(spec.name, scale)
         if shipped is None:
-            raise WeightsNotFoundError(_no_weights_message(spec.name, scale))
+            raise NoShippedWeights(spec.name, scale)
         load_weights(model, checked_path(shipped))
     model.eval()
     channels = {"y": 1, "rgb": 3, "any": None}[spec.color]
     if backend == "onnx":
         if precision != "float32":
             raise ValueError("half precision runs with the torch backend only")
-        from superres.export import OnnxRuntimeModel, cached_export
+        from superres.inference.onnx import OnnxRuntimeModel, cached_export
 
-        # Exactly cut tiles run on one-thread workers (see superres.streaming), so each
+        # Exactly cut tiles run on one-thread workers (see superres.inference.streaming), so each
         # session call gets one thread then; blended tiles run one at a time on all threads.
         cut = tile_context(model, channels or 1)[1] == 0
         model = OnnxRuntimeModel(cached_export(model, channels, f"{spec.name}_x{scale}"),
@@ -427,15 +435,3 @@ def load(
     device = torch.device(device)
     return Upscaler(spec=spec, scale=scale, model=model.to(device), device=device, tile=tile,
                     batch=batch, max_memory=max_memory, precision=precision)
-
-
-def _no_weights_message(name: str, scale: int) -> str:
-    """Say that a learned model has no weights, and how to get some."""
-    from superres.train.recipe import load_recipe, shipped_recipes
-
-    recipes = [recipe_name for recipe_name, path in shipped_recipes().items()
-               if (load_recipe(path).model, load_recipe(path).scale) == (name, scale)]
-    how = (f"train it (`superres train {recipes[0]}`)" if recipes
-           else "train it with a recipe of your own")
-    return (f"{name} x{scale} has no shipped weights: {how}, or convert the authors' "
-            f"checkpoint (`superres convert`), and pass --weights FILE.safetensors")

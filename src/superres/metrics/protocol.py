@@ -6,26 +6,22 @@ as float), after shaving `scale` pixels from every border; PSNR with peak 255; S
 11x11 Gaussian window (sigma 1.5), K = (0.01, 0.03), 'valid' filtering, mean of the map.
 A single-channel image is measured on its raw intensity, as the MATLAB scripts do.
 
-Perceptual SR is judged by more than fidelity: `ImageMetric`s (the VGG feature distance,
-NIQE) can be measured beside PSNR/SSIM in the same pass (`superres.evaluation`).
+Perceptual SR is judged by more than fidelity: `ImageMetric`s (the VGG feature distance in
+`superres.metrics.perceptual`, NIQE in `superres.metrics.niqe`) can be measured beside
+PSNR/SSIM in the same pass (`superres.evaluation`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from superres.color import rgb_to_y
-from superres.degrade import modcrop
-
-if TYPE_CHECKING:
-    from superres.niqe import NIQEModel
+from superres.image.color import rgb_to_y
+from superres.image.degrade import modcrop
 
 Channel = Literal["y", "rgb"]
 
@@ -56,14 +52,14 @@ def psnr(sr: np.ndarray, hr: np.ndarray, peak: float = 255.0) -> float:
     return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     """1-D factor of MATLAB `fspecial('gaussian', size, sigma)` (2-D = outer product)."""
     x = np.arange(size) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
-def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+def filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     """Separable 'valid' correlation with the outer product of `window` with itself."""
     rows = sliding_window_view(image, window.size, axis=0) @ window
     return sliding_window_view(rows, window.size, axis=1) @ window
@@ -77,11 +73,11 @@ def ssim(sr: np.ndarray, hr: np.ndarray, peak: float = 255.0) -> float:
         raise ValueError(f"SSIM needs at least 11x11 pixels, got {sr.shape}")
     x, y = sr.astype(np.float64), hr.astype(np.float64)
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    window = _gaussian_window()
-    mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
-    var_x = _filter_valid(x * x, window) - mu_x**2
-    var_y = _filter_valid(y * y, window) - mu_y**2
-    cov = _filter_valid(x * y, window) - mu_x * mu_y
+    window = gaussian_window()
+    mu_x, mu_y = filter_valid(x, window), filter_valid(y, window)
+    var_x = filter_valid(x * x, window) - mu_x**2
+    var_y = filter_valid(y * y, window) - mu_y**2
+    cov = filter_valid(x * y, window) - mu_x * mu_y
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
         (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     )
@@ -134,46 +130,3 @@ class ImageMetric(Protocol):
     name: str
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float: ...
-
-
-class VGGFeatureDistance:
-    """`superres.perceptual.VGGDistance` (unit-normalised VGG19 features, LPIPS's uncalibrated
-    baseline) on uint8 RGB images; lower is closer to HR. The default layers, relu2_2 and
-    relu3_1, are the deepest in the truncated VGG19 weights; gray images are repeated to RGB."""
-
-    name = "vgg_distance"
-
-    def __init__(self, layers: Sequence[str] = ("relu2_2", "relu3_1"),
-                 weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True):
-        from superres.perceptual import VGGDistance
-
-        self.distance = VGGDistance(layers, weights, pretrained=pretrained).eval()
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
-        import torch
-
-        def tensor(image: np.ndarray) -> torch.Tensor:
-            rgb = np.atleast_3d(shave(image, scale)).astype(np.float32) / 255
-            batch = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-            return batch.expand(1, 3, *batch.shape[2:])  # gray -> 3 equal channels
-
-        with torch.no_grad():
-            return float(self.distance(tensor(sr), tensor(hr))[0])
-
-
-class NIQEScore:
-    """NIQE of the SR image alone (no reference; `superres.niqe`), on Y; lower looks more
-    natural. `model` is a pristine model or its .npz file; default: the standard model in the
-    weights folder."""
-
-    name = "niqe"
-
-    def __init__(self, model: NIQEModel | str | os.PathLike[str] | None = None) -> None:
-        from superres.niqe import NIQEModel, load_niqe_model
-
-        self.model = model if isinstance(model, NIQEModel) else load_niqe_model(model)
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
-        from superres.niqe import niqe
-
-        return niqe(shave(sr, scale), self.model)

@@ -1,23 +1,15 @@
-"""The ESRGAN family's components: ESRGAN's residual dense block and residual-in-residual
-dense block (RRDB), its nearest-neighbour upsampling stage, and Real-ESRGAN's global skip from
-the nearest-neighbour enlarged input."""
+"""The ESRGAN family's blocks: ESRGAN's residual dense block and residual-in-residual dense
+block (RRDB). Its upsampling stage is `superres.nn.upsamplers.NearestConv`."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
-from superres.nn.dense import DenseLayer
-from superres.nn.layers import conv
-from superres.nn.residual import Residual
-
-
-def leaky_relu() -> nn.LeakyReLU:
-    """ESRGAN's activation everywhere: LeakyReLU with slope 0.2."""
-    return nn.LeakyReLU(0.2, inplace=True)
+from superres.nn.blocks.dense import DenseLayer
+from superres.nn.blocks.residual import Residual
+from superres.nn.layers import conv, leaky_relu
 
 
 class LeakyDenseLayer(DenseLayer):
@@ -57,32 +49,3 @@ class RRDB(Residual):
     def __init__(self, channels: int = 64, growth: int = 32, res_scale: float = 0.2) -> None:
         blocks = (ResidualDenseBlock5C(channels, growth, res_scale) for _ in range(3))
         super().__init__(nn.Sequential(*blocks), res_scale)
-
-
-class NearestConv(nn.Sequential):
-    """ESRGAN's upsampling stage: nearest-neighbour x`factor`, a 3x3 conv, LeakyReLU.
-
-    `nn.Upsample` rather than `superres.nn.upsamplers.InterpolateConv`: MATLAB's nearest
-    kernel gives the same pixels at integer factors, but this is the operation the official
-    code runs and the fastest one on wide feature maps."""
-
-    def __init__(self, channels: int, factor: int = 2) -> None:
-        super().__init__(nn.Upsample(scale_factor=factor, mode="nearest"),
-                         conv(channels, channels, 3), leaky_relu())
-
-
-class NearestSkip(nn.Module):
-    """body(x) + x enlarged by nearest neighbour: Real-ESRGAN's compact network learns only
-    the residual over a blocky copy of its input, which makes the small network converge
-    fast."""
-
-    def __init__(self, body: nn.Module, scale: int) -> None:
-        super().__init__()
-        self.body = body
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x) + F.interpolate(x, scale_factor=self.scale, mode="nearest")
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}"

@@ -22,8 +22,8 @@ TOLERANCE = 1 / 255  # largest difference to float32 on the probe: one 8-bit lev
 def probe_input(channels: int, device: torch.device) -> torch.Tensor:
     """1 x C x 64 x 96: the built-in test chart (lines, zone plate, text, colour edges,
     gradients) as RGB, or its BT.601 Y for one channel, in [0, 1]."""
-    from superres.color import rgb_to_y
-    from superres.sample import sample_image
+    from superres.image.color import rgb_to_y
+    from superres.image.sample import sample_image
 
     rgb = torch.from_numpy(np.asarray(sample_image(96, 64), dtype=np.float32) / 255)
     rgb = rgb.permute(2, 0, 1)[None]

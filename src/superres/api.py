@@ -1,0 +1,108 @@
+"""The public API: what `import superres` offers, and what the command line calls.
+
+Each function is a thin entry over the layer that does the work (inference, evaluation,
+training), so users and the CLI share one path and one set of messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec
+
+import torch
+from torch import nn
+
+from superres.evaluation import DatasetResult
+from superres.evaluation import evaluate as _evaluate
+from superres.inference import upscaler as _upscaler
+from superres.inference.upscaler import ImageLike, NoShippedWeights, Upscaler
+from superres.models import MODELS, ModelSpec, default_model, get_model
+from superres.train.recipe import load_recipe, shipped_recipes
+from superres.train.trainer import RunResult
+from superres.train.trainer import train as _train
+from superres.weights import shipped_weights
+
+P = ParamSpec("P")
+
+
+def _naming_a_recipe(load: Callable[P, Upscaler]) -> Callable[P, Upscaler]:
+    """`load`, whose missing-weights error names the shipped recipe that trains them."""
+
+    @wraps(load)
+    def named(*args: P.args, **kwargs: P.kwargs) -> Upscaler:
+        try:
+            return load(*args, **kwargs)
+        except NoShippedWeights as err:
+            recipes = [name for name, path in shipped_recipes().items()
+                       if (load_recipe(path).model, load_recipe(path).scale)
+                       == (err.model, err.scale)]
+            if not recipes:
+                raise
+            raise NoShippedWeights(err.model, err.scale,
+                                   f"train it (`superres train {recipes[0]}`)") from None
+
+    return named
+
+
+load = _naming_a_recipe(_upscaler.load)
+
+
+def build(name: str, scale: int) -> nn.Module:
+    """The bare `nn.Module` of a registered model for `scale` (untrained for learned models)."""
+    spec = get_model(name)
+    spec.check_scale(scale)
+    return spec.build(scale)
+
+
+def list_models() -> list[ModelSpec]:
+    """Every registered model, in registry order."""
+    return list(MODELS.values())
+
+
+def model_table() -> list[dict[str, Any]]:
+    """One row per registered model, as `superres models --json` prints it: name, scales,
+    trainable parameters per scale, shipped weights, the survey's axes and the paper's
+    reference numbers."""
+    return [{
+        "name": spec.name,
+        "summary": spec.summary,
+        "framework": spec.framework,
+        "supervision": spec.supervision,
+        "color": spec.color,
+        "learned": spec.learned,
+        "scales": list(spec.scales),
+        "params": {str(s): spec.params(s) for s in spec.scales},
+        "weights": [f"x{w.scale}" for w in shipped_weights() if w.model == spec.name],
+        "paper": spec.paper,
+        "reference": {
+            dataset: {str(s): list(v) for s, v in by_scale.items()}
+            for dataset, by_scale in spec.reference.items()
+        },
+    } for spec in MODELS.values()]
+
+
+def evaluate(
+    model: str | Upscaler, scale: int, datasets: Sequence[str], device: str | torch.device = "cpu"
+) -> list[DatasetResult]:
+    """PSNR/SSIM of a model on test sets, with the standard protocol (Y channel, shave = scale)."""
+    upscaler = load(model, scale, device) if isinstance(model, str) else model
+    return _evaluate(upscaler, datasets)
+
+
+def upscale(image: ImageLike, scale: int = 4, model: str | None = None) -> ImageLike:
+    """Upscale one image (PIL, NumPy or torch) with `model` or the default model for `scale`."""
+    name = model or default_model(scale).name
+    return load(name, scale).upscale(image)
+
+
+def train(
+    recipe: str | Path, out: str | Path | None = None, *, resume: bool = False,
+    max_steps: int | None = None, progress: bool = True, threads: int | None = None,
+) -> RunResult:
+    """Train a recipe (a shipped name such as `fsrcnn_x3`, or a YAML file) into `out`
+    (default `runs/NAME`); `resume` continues a killed run exactly."""
+    out = Path(out) if out else Path("runs") / Path(recipe).stem
+    return _train(load_recipe(recipe), out, resume=resume, max_steps=max_steps,
+                  progress=progress, threads=threads)

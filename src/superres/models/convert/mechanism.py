@@ -1,0 +1,252 @@
+"""What converting any released checkpoint takes, whatever its family: the records of
+releases, layouts and families, and one pipeline (open the checkpoint, find its layout,
+rename its keys to ours, read the architecture from the shapes, refuse a checkpoint that is
+not the requested model naming what differs). The families (`edsr`, `gan`) only describe
+their layouts and how to read their architectures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from superres.models.registry import ModelSpec
+from superres.nn.frameworks import MeanShift
+
+Tensors = dict[str, Tensor]
+Rule = tuple[str, str | Callable[[re.Match[str]], str]]
+
+
+@dataclass(frozen=True)
+class ReleasedWeights:
+    """A published checkpoint: where it is, its key layout, and how to recognise the file.
+
+    `sha256_prefix` is the hex after the last '-' in the file name: torch.hub's naming
+    convention, the first 8 hex digits of the file's sha256 (torch.hub checks downloads
+    against it). `sha256` is the full digest where one is published.
+    """
+
+    model: str
+    scale: int
+    file: str
+    url: str
+    layout: str
+    sha256_prefix: str | None = None
+    sha256: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a state dict in superres's key layout holds, read from its tensor shapes."""
+
+    family: str  # "edsr", "rcan", "rdn", "srresnet", "rrdb" or "srvgg"
+    scale: int
+    sizes: tuple[tuple[str, int], ...]
+
+    def __str__(self) -> str:
+        sizes = ", ".join(f"{name}={value}" for name, value in self.sizes)
+        return f"{self.family.upper()} x{self.scale} ({sizes})"
+
+
+# Reads an architecture from a state dict in our names; `name` gives the checkpoint's own.
+Reader = Callable[[Mapping[str, Tensor], Callable[[str], str]], Architecture]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A released key layout: a key only it has, its renaming rules, and the pixel range
+    [0, rgb_range] its networks were trained on."""
+
+    name: str
+    marker: str
+    rules: Callable[[list[str]], list[Rule]]
+    rgb_range: float = 255.0
+
+
+def indices(keys: Iterable[str], pattern: str) -> list[int]:
+    """The distinct integers that `pattern`'s first group captures in `keys`, sorted."""
+    return sorted({int(m[1]) for key in keys if (m := re.fullmatch(pattern, key))})
+
+
+def shape(tensor: Tensor) -> tuple[int, ...]:
+    return tuple(tensor.shape)
+
+
+def sub_pixel_factor(state: Mapping[str, Tensor], key: str, channels: int, name: str) -> int:
+    """The upscaling factor f of a sub-pixel conv to channels x f^2 outputs."""
+    outputs = state[key].shape[0]
+    factor = math.isqrt(outputs // channels)
+    if factor < 2 or factor * factor * channels != outputs:
+        raise ValueError(f"{name} {shape(state[key])} is no sub-pixel convolution to "
+                         f"{channels} channels times a square")
+    return factor
+
+
+def state_tensors(state: Mapping[str, Any]) -> Tensors:
+    """The tensors of a loaded checkpoint; BasicSR's wrapper is opened (EMA weights first)."""
+    for wrapper in ("params_ema", "params"):
+        if isinstance(state.get(wrapper), Mapping):
+            state = state[wrapper]
+            break
+    others = sorted(k for k, v in state.items() if not isinstance(v, Tensor))
+    if others:
+        raise ValueError(f"not a state dict of tensors: {', '.join(others[:5])} are not tensors")
+    return dict(state)
+
+
+def rename(tensors: Tensors, layout: Layout) -> tuple[Tensors, dict[str, str], list[str]]:
+    """(our tensors, our key -> the checkpoint's key, the checkpoint's keys no rule maps)."""
+    rules = layout.rules(list(tensors))
+    ours: Tensors = {}
+    origin: dict[str, str] = {}
+    unmapped = []
+    for key, tensor in tensors.items():
+        for pattern, replacement in rules:
+            if m := re.fullmatch(pattern, key):
+                new = replacement(m) if callable(replacement) else m.expand(replacement)
+                ours[new], origin[new] = tensor, key
+                break
+        else:
+            unmapped.append(key)
+    return ours, origin, unmapped
+
+
+def _mean_shift(module: MeanShift, rgb_range: float) -> Tensors:
+    """The official mean shift of a network trained on [0, rgb_range] images, written for
+    `module`, which scales by its own rgb_range: identical when the two ranges agree."""
+    ratio = rgb_range / module.rgb_range
+    official = MeanShift(module.sign, rgb_range, module.mean)
+    if module.sign < 0:
+        return {"weight": official.weight * ratio, "bias": official.bias}
+    return {"weight": official.weight / ratio, "bias": official.bias / ratio}
+
+
+def _complete(ours: Tensors, target: nn.Module, layout: Layout) -> None:
+    """What a layout writes another way, in ours: the mean shifts it leaves out (fixed for
+    its pixel range), and a PReLU with one shared slope (`nn.PReLU()`'s default, which
+    SRGAN-PyTorch uses) as the same slope in every channel of our per-channel PReLU."""
+    for name, module in target.named_modules():
+        key = f"{name}.weight"
+        if isinstance(module, MeanShift) and key not in ours:
+            for part, value in _mean_shift(module, layout.rgb_range).items():
+                ours[f"{name}.{part}"] = value
+        if isinstance(module, nn.PReLU) and key in ours and ours[key].numel() == 1:
+            ours[key] = ours[key].expand(module.num_parameters).clone()
+
+
+def differences(
+    ours: Tensors, expected: Mapping[str, Tensor], origin: Mapping[str, str], unmapped: list[str]
+) -> list[str]:
+    """Readable lines naming missing, unexpected and wrongly shaped keys (5 of each)."""
+    missing = [k for k in expected if k not in ours]
+    unexpected = unmapped + [origin.get(k, k) for k in ours if k not in expected]
+    wrong = [
+        f"{origin.get(k, k)} {shape(v)} where {shape(expected[k])} is expected"
+        for k, v in ours.items() if k in expected and v.shape != expected[k].shape
+    ]
+    lines = []
+    for label, items in (("missing (our names)", missing), ("unexpected", unexpected),
+                         ("wrong shape", wrong)):
+        if items:
+            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+            lines.append(f"{label}: {'; '.join(items[:5])}{more}")
+    return lines
+
+
+def mismatch_error(
+    layout: str, found: Architecture, wanted: Architecture, what: str, scale_keys: str,
+    differences: list[str],
+) -> ValueError:
+    """The error for a checkpoint that does not fit: what it holds, what was wanted, and
+    which keys and shapes differ."""
+    if found.family == wanted.family and found.sizes == wanted.sizes:
+        headline = f"is for x{found.scale} (upsampler {scale_keys})"
+    else:
+        headline = f"holds {found}"
+    return ValueError(f"this {layout} checkpoint {headline}, but {what} is {wanted}"
+                      + "".join(f"\n  {line}" for line in differences))
+
+
+@dataclass(frozen=True)
+class Family:
+    """Models whose released checkpoints share key layouts and one way of reading their
+    architecture: what the conversion pipeline needs to know about them."""
+
+    title: str  # "EDSR, RDN or RCAN": what a checkpoint in none of the layouts is not
+    specs: Mapping[str, ModelSpec]
+    layouts: tuple[Layout, ...]
+    releases: tuple[ReleasedWeights, ...]
+    read: Reader  # may raise a KeyError for a key the state dict lacks
+    upsampler: str  # our keys of the convolutions that fix the scale
+    tensors: Callable[[Mapping[str, Any]], Tensors] = state_tensors
+
+    def layout(self, tensors: Tensors) -> Layout:
+        """The layout whose marker key `tensors` has, or a ValueError listing the markers."""
+        for layout in self.layouts:
+            if layout.marker in tensors:
+                return layout
+        known = "; ".join(f"{layout.name}: {layout.marker}" for layout in self.layouts)
+        raise ValueError(
+            f"not an {self.title} checkpoint in a known layout: it has keys like "
+            f"{', '.join(list(tensors)[:4])}; each known layout has one key ({known})"
+        )
+
+    def describe(
+        self, state: Mapping[str, Tensor], origin: Mapping[str, str] | None = None
+    ) -> Architecture:
+        """The family, scale and sizes of a state dict in superres's key layout (`origin`
+        gives the checkpoint's own names for error messages)."""
+        def name(key: str) -> str:
+            return (origin or {}).get(key, key)
+
+        try:
+            return self.read(state, name)
+        except KeyError as err:
+            raise ValueError(f"cannot read the architecture: no {name(err.args[0])}") from err
+
+    def convert_for(
+        self, state: Mapping[str, Any], target: nn.Module, what: str = "the model"
+    ) -> Tensors:
+        """`state`, a released checkpoint in any of the family's layouts, as a state dict for
+        `target` (a network of the family, any sizes), or a ValueError saying what the
+        checkpoint is and which keys and shapes do not fit."""
+        tensors = self.tensors(state)
+        layout = self.layout(tensors)
+        ours, origin, unmapped = rename(tensors, layout)
+        _complete(ours, target, layout)
+        expected = target.state_dict()
+        found, wanted = self.describe(ours, origin), self.describe(expected)
+        lines = differences(ours, expected, origin, unmapped)
+        if found != wanted or lines:
+            scale_keys = ", ".join(f"{origin[k]} {shape(v)}" for k, v in ours.items()
+                                   if re.fullmatch(self.upsampler, k) and v.ndim == 4)
+            raise mismatch_error(layout.name, found, wanted, what, scale_keys, lines)
+        return {key: ours[key] for key in expected}
+
+    def convert_state_dict(
+        self, state: Mapping[str, Any], model_name: str, scale: int
+    ) -> Tensors:
+        """A released checkpoint as the state dict of superres's `model_name` at `scale`; a
+        checkpoint of another architecture, size or scale is refused with a ValueError."""
+        _, spec = find_model(model_name, (self,))
+        spec.check_scale(scale)
+        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+            target = spec.build(scale)
+        return self.convert_for(state, target, f"{model_name} x{scale}")
+
+
+def find_model(model_name: str, families: Sequence[Family]) -> tuple[Family, ModelSpec]:
+    """The family converting `model_name`'s checkpoints and its spec, or a ValueError naming
+    the models that have a converter."""
+    for family in families:
+        if model_name in family.specs:
+            return family, family.specs[model_name]
+    known = ", ".join(name for family in families for name in family.specs)
+    raise ValueError(f"no converter for {model_name!r}; known: {known}")

@@ -1,0 +1,25 @@
+"""Multi-supervision, a learning strategy of the survey: a network whose intermediate
+outputs are each supervised (DRCN's recursions, LapSRN's pyramid levels) says how its loss
+is computed, and the trainer asks it through this one explicit type instead of probing for a
+method by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class MultiSupervised(nn.Module, ABC):
+    """A network trained on more than its final output."""
+
+    @abstractmethod
+    def training_loss(
+        self, lr: torch.Tensor, hr: torch.Tensor, loss_fn: LossFn, step: int
+    ) -> torch.Tensor:
+        """The loss of one batch with the pixel loss `loss_fn`, at optimiser step `step`
+        (for losses whose weights follow a schedule)."""
