@@ -5,19 +5,18 @@
 Everything in a card comes from the project: the paper and architecture from the model's
 module, parameter counts from building it, recipes from src/superres/configs, measured
 scores from the zoo index (written by `superres.train.release.add_to_zoo`, which runs
-`superres eval`'s
-protocol), training progress from the run logs in checkpoints/, and the short CPU runs of
-docs/deep_cpu.json (written by benchmarks/deep_cpu_table.py). Re-run it after shipping
+`superres eval`'s protocol), training progress from the run logs in checkpoints/, and the
+short CPU runs of docs/deep_cpu.json (written by benchmarks/deep_cpu_table.py). Re-run it after shipping
 weights or training further.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import inspect
 import json
 import re
+import sys
 from pathlib import Path
 
 from superres.models import MODELS, ModelSpec
@@ -38,9 +37,11 @@ def _weights_only(spec: ModelSpec, scale: int) -> int:
 
 
 def _module_text(spec: ModelSpec) -> str:
-    """The docstring of the module that defines the model's builder."""
-    build = getattr(spec.build, "func", spec.build)  # unwrap functools.partial
-    return inspect.getdoc(importlib.import_module(build.__module__)) or ""
+    """The docstring of the model's file in superres.models (the one that defines the spec)."""
+    module = next(m for m in list(sys.modules.values())
+                  if getattr(m, "__name__", "").startswith("superres.models.")
+                  and any(value is spec for value in vars(m).values()))
+    return inspect.getdoc(module) or ""
 
 
 def _recipe_lines(spec: ModelSpec) -> list[str]:

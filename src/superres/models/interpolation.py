@@ -1,4 +1,13 @@
-"""Interpolation baselines (nearest, bilinear, bicubic, lanczos), registered like any model."""
+"""Interpolation baselines (nearest, bilinear, bicubic, lanczos), registered like any model.
+
+Interpolation runs as a network module (`superres.nn.upsamplers.Interpolate`), so classic
+upscalers go through the same pipeline as networks. For an integer upscaling factor, MATLAB's
+`imresize` is a polyphase filter: output pixel s*k + r is a fixed weighted sum of input pixels
+k-2..k+2 (cubic) that depends only on the phase r. So it is one small convolution with s^2
+output channels and a pixel shuffle, on the input padded symmetrically (MATLAB mirrors indices
+the same way). That is exact, several times faster than gathering rows and columns, and
+exports to ONNX with dynamic sizes.
+"""
 
 from __future__ import annotations
 
