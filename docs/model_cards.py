@@ -6,8 +6,8 @@ Everything in a card comes from the project: the paper and architecture from the
 module, parameter counts from building it, recipes from src/superres/configs, measured
 scores from the zoo index (written by `superres.train.release.add_to_zoo`, which runs
 `superres eval`'s protocol), training progress from the run logs in checkpoints/, and the
-short CPU runs of docs/deep_cpu.json (written by benchmarks/deep_cpu_table.py). Re-run it after shipping
-weights or training further.
+short CPU runs of docs/deep_cpu.json (written by benchmarks/deep_cpu_table.py). Re-run it
+after shipping weights or training further.
 """
 
 from __future__ import annotations
