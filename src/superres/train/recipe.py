@@ -75,7 +75,9 @@ class Adversarial:
 class Recipe:
     """Everything that defines a training run."""
 
-    model: str
+    # A registered model's name, or a model composed from the survey's parts (a mapping; see
+    # `superres.models.composed`).
+    model: str | dict[str, Any]
     scale: int
     # Multi-scale training (VDSR): every sample's scale is drawn from these, e.g. [2, 3, 4],
     # and one set of weights serves them all; `scale` (one of them) picks the best weights.
@@ -102,6 +104,14 @@ class Recipe:
     init: str | None = None  # weights to start from (safetensors), e.g. FSRCNN's x3 model
     trainable: tuple[str, ...] = ()  # parameter-name prefixes to train; empty: all
     gan: Adversarial | None = None  # the GAN stage; start it from a PSNR run with `init`
+    # How LR is made from HR, per patch: a name or a mapping, or a list of them chained (see
+    # `superres.image.degrade`); bicubic (exact MATLAB) by default.
+    degradation: Any = "bicubic"
+    # The training loss as weighted terms (see `superres.train.losses`); empty: `loss` alone,
+    # plus the `gan` stage's terms when there is one.
+    losses: tuple[dict[str, Any], ...] = ()
+    # Easy to hard: a list of phases, each with the step it lasts `until` and what it changes.
+    curriculum: tuple[dict[str, Any], ...] = ()
     notes: str = ""
 
     def __post_init__(self) -> None:
