@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from images import write_smooth_images
 from superres.cli import EXIT_OK, EXIT_USAGE, main
-from superres.train.adversarial import DISCRIMINATORS, interpolate_weights
+from superres.train.adversarial import DISCRIMINATORS, Adversary, interpolate_weights
 from superres.train.optim import learning_rate
 from superres.train.recipe import load_recipe, parse_recipe
 from superres.train.trainer import train
@@ -72,6 +72,33 @@ def test_gan_stage_with_the_available_vgg_layers_trains(photos, tmp_path):
                          perceptual_layers={"relu2_2": 0.5, "relu3_1": 0.5})
     result = train(recipe, tmp_path / "run", max_steps=2, progress=False)
     assert result.steps == 2
+
+
+def test_the_gan_stage_is_pixel_perceptual_and_adversarial_terms():
+    esrgan, srgan = load_recipe("esrgan_x4"), load_recipe("srgan_x4")
+    assert esrgan.gan.terms(esrgan.loss) == (
+        {"type": "pixel", "criterion": "l1", "weight": 1e-2},
+        {"type": "perceptual", "layers": {"conv5_4": 1.0}, "criterion": "l1", "weight": 1.0},
+        {"type": "adversarial", "gan_loss": "ragan", "weight": 5e-3, "discriminator": "esrgan",
+         "lr": 1e-4, "betas": (0.9, 0.999)},
+    )
+    # SRGAN has no pixel loss: a zero-weighted term is left out, as the stage always did.
+    assert [t["type"] for t in srgan.gan.terms(srgan.loss)] == ["perceptual", "adversarial"]
+
+
+def test_the_discriminator_rate_follows_the_generator_schedule():
+    torch.manual_seed(0)
+    adversary = Adversary("srgan", "lsgan", 32, lr=2e-4, betas=(0.5, 0.999), base_lr=1e-3)
+    hr = torch.rand(2, 3, 32, 32)
+    adversary.discriminator_step(0.5 * hr, hr, rate=5e-4)  # G at half its base rate
+    assert adversary.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert adversary.last_d_loss > 0
+    d_grads = [p.grad.clone() for p in adversary.discriminator.parameters()]
+    sr = (0.5 * hr).requires_grad_()
+    adversary.generator_loss(sr, hr).backward()
+    assert sr.grad.abs().sum() > 0  # G learns through D, which G's step leaves alone
+    assert all(torch.equal(g, p.grad) for g, p in zip(d_grads, adversary.discriminator.parameters(),
+                                                      strict=True))
 
 
 def test_network_interpolation_blends_the_two_weight_sets():

@@ -19,7 +19,7 @@ from superres.evaluation import evaluate as _evaluate
 from superres.inference import upscaler as _upscaler
 from superres.inference.upscaler import ImageLike, NoShippedWeights, Upscaler
 from superres.models import MODELS, ModelSpec, default_model, get_model
-from superres.train.recipe import load_recipe, shipped_recipes
+from superres.train.recipe import Recipe, load_recipe, shipped_recipes
 from superres.train.trainer import RunResult
 from superres.train.trainer import train as _train
 from superres.weights import shipped_weights
@@ -62,10 +62,15 @@ def list_models() -> list[ModelSpec]:
 
 
 def model_table() -> list[dict[str, Any]]:
-    """One row per registered model, as `superres models --json` prints it: name, scales,
+    """One row per registered model, as `superres models --json` prints it."""
+    return [model_row(spec) for spec in MODELS.values()]
+
+
+def model_row(spec: ModelSpec) -> dict[str, Any]:
+    """What `superres models` says of one model, registered or composed: name, scales,
     trainable parameters per scale, shipped weights, the survey's axes and the paper's
     reference numbers."""
-    return [{
+    return {
         "name": spec.name,
         "summary": spec.summary,
         "framework": spec.framework,
@@ -80,7 +85,7 @@ def model_table() -> list[dict[str, Any]]:
             dataset: {str(s): list(v) for s, v in by_scale.items()}
             for dataset, by_scale in spec.reference.items()
         },
-    } for spec in MODELS.values()]
+    }
 
 
 def evaluate(
@@ -98,11 +103,17 @@ def upscale(image: ImageLike, scale: int = 4, model: str | None = None) -> Image
 
 
 def train(
-    recipe: str | Path, out: str | Path | None = None, *, resume: bool = False,
+    recipe: Recipe | str | Path, out: str | Path | None = None, *, resume: bool = False,
     max_steps: int | None = None, progress: bool = True, threads: int | None = None,
-) -> RunResult:
-    """Train a recipe (a shipped name such as `fsrcnn_x3`, or a YAML file) into `out`
-    (default `runs/NAME`); `resume` continues a killed run exactly."""
-    out = Path(out) if out else Path("runs") / Path(recipe).stem
-    return _train(load_recipe(recipe), out, resume=resume, max_steps=max_steps,
-                  progress=progress, threads=threads)
+    device: str | None = None,
+) -> RunResult | None:
+    """Train a recipe (a shipped name such as `fsrcnn_x3`, a YAML file, or a `Recipe`) into
+    `out` (default `runs/NAME`); `resume` continues a killed run exactly. Under torchrun,
+    every process calls this; rank 0 returns the result, the others None."""
+    if not isinstance(recipe, Recipe):
+        out = out or Path("runs") / Path(recipe).stem
+        recipe = load_recipe(recipe)
+    if out is None:
+        raise ValueError("name the run folder `out` for a Recipe object")
+    return _train(recipe, Path(out), resume=resume, max_steps=max_steps, progress=progress,
+                  threads=threads, device=device)

@@ -193,9 +193,18 @@ def _load(
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    import yaml
+
     from superres.data import get_dataset
     from superres.evaluation import evaluate
+    from superres.image.degrade import parse_degradation
 
+    text = args.degradation.strip()
+    try:  # an inline YAML mapping or list; else a name, NAME:key=value,... or a + chain
+        spec = yaml.safe_load(text) if text[:1] in "{[" else text
+        degradation = parse_degradation(spec, where="--degradation")
+    except (yaml.YAMLError, ValueError) as err:
+        raise UsageError(" ".join(str(err).split())) from err
     for dataset in args.datasets:
         if not Path(dataset).is_dir():
             try:
@@ -209,21 +218,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                          backend=args.backend, budget=args.budget)
         results = evaluate(
             upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet,
-            metrics=metrics,
+            metrics=metrics, degradation=degradation,
         )
         if args.json:
             report = {
                 "model": upscaler.name,
                 "scale": scale,
                 "channel": "rgb" if args.rgb else "y",
+                "degradation": degradation.spec(),
                 "results": [r.to_json(per_image=args.per_image) for r in results],
             }
             print(json.dumps(report))
         else:
+            lr = "" if degradation.is_bicubic else f"  LR {degradation}"
             for r in results:
                 extra = "".join(f"  {name} {value:.4f}" for name, value in r.extra.items())
                 print(f"{upscaler.name:>10} x{scale}  {r.dataset:<10} {r.images:4d} images  "
-                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f}{extra}  ({r.seconds:.1f} s)")
+                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f}{extra}  ({r.seconds:.1f} s)"
+                      f"{lr}")
     return EXIT_OK
 
 
@@ -245,22 +257,35 @@ def _perceptual_metrics(args: argparse.Namespace) -> list:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from superres.api import model_table
+    from superres.api import model_row, model_table
+    from superres.models import get_model
 
+    if args.describe:  # one model, typically composed: built at each scale to count params
+        try:
+            row = model_row(get_model(args.describe))
+        except (KeyError, ValueError) as err:
+            raise UsageError(str(err).strip("'\"")) from err
+        print(json.dumps(row) if args.json else f"{_model_line(row)}\n  {row['summary']}")
+        return EXIT_OK
     rows = model_table()
     if args.json:
         print(json.dumps(rows))
         return EXIT_OK
     for row in rows:
-        counts = list(dict.fromkeys(row["params"].values()))  # distinct, in scale order
-        count = "/".join(f"{p:,}" for p in counts)
-        set5 = row["reference"].get("Set5", {})
-        ref = " ".join(f"x{s} {v[0]:.2f}" for s, v in set5.items())
-        weights = ",".join(row["weights"]) or "-"
-        print(f"{row['name']:<14} {row['framework']:<16} {row['color']:<4} "
-              f"x{','.join(map(str, row['scales'])):<10} {count:<27} weights {weights:<9} "
-              f"{('paper Set5 ' + ref) if ref else ''}")
+        print(_model_line(row))
     return EXIT_OK
+
+
+def _model_line(row: dict[str, Any]) -> str:
+    """A model's row of `superres models`: axes, scales, parameters, weights, paper's Set5."""
+    counts = list(dict.fromkeys(row["params"].values()))  # distinct, in scale order
+    count = "/".join(f"{p:,}" for p in counts)
+    set5 = row["reference"].get("Set5", {})
+    ref = " ".join(f"x{s} {v[0]:.2f}" for s, v in set5.items())
+    weights = ",".join(row["weights"]) or "-"
+    return (f"{row['name']:<14} {row['framework']:<16} {row['color']:<4} "
+            f"x{','.join(map(str, row['scales'])):<10} {count:<27} weights {weights:<9} "
+            f"{('paper Set5 ' + ref) if ref else ''}")
 
 
 # ---------------------------------------------------------------- datasets
@@ -317,19 +342,39 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from superres.api import train
+    from superres.train.distributed import launch
     from superres.train.recipe import load_recipe
 
+    if args.nproc_per_node:
+        argv = [token for i, token in enumerate(args.argv) if not (
+            token.startswith("--nproc-per-node")
+            or (i and args.argv[i - 1] == "--nproc-per-node"))]
+        try:
+            launch(args.nproc_per_node, argv)
+        except RuntimeError as err:
+            _error(str(err))
+            return EXIT_FAILED
+        return EXIT_OK
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.train={json.dumps(args.data)}")
+    if args.precision:
+        overrides.append(f"precision={args.precision}")
+    if args.compile:
+        overrides.append("compile=true")
     try:
-        recipe = load_recipe(args.config)
+        recipe = load_recipe(args.config, overrides)
     except ValueError as err:
         raise UsageError(str(err)) from err
     try:
-        result = train(args.config, args.out, resume=args.resume, max_steps=args.max_steps,
-                       progress=not args.quiet, threads=args.threads)
+        result = train(recipe, args.out or Path("runs") / Path(args.config).stem,
+                       resume=args.resume, max_steps=args.max_steps, progress=not args.quiet,
+                       threads=args.threads, device=args.device)
     except (FileExistsError, ValueError) as err:
         raise UsageError(str(err)) from err
-    print(f"{result.steps} steps in {result.out}; best {recipe.validate_on} PSNR "
-          f"{result.best_psnr:.3f} dB at step {result.best_step} (best.safetensors)")
+    if result is not None:  # None on the ranks other than 0 of a distributed run
+        print(f"{result.steps} steps in {result.out}; best {recipe.validate_on} PSNR "
+              f"{result.best_psnr:.3f} dB at step {result.best_step} (best.safetensors)")
     return EXIT_OK
 
 
@@ -483,8 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "eval", help="measure PSNR/SSIM on test sets", epilog=_EPILOG,
-        description="PSNR/SSIM with the standard protocol: bicubic (MATLAB) LR, SR rounded to "
-                    "uint8, Y channel (BT.601), `scale` border pixels shaved, mean over images.")
+        description="PSNR/SSIM with the standard protocol: bicubic (MATLAB) LR (or another "
+                    "--degradation), SR rounded to uint8, Y channel (BT.601), `scale` border "
+                    "pixels shaved, mean over images.")
     ev.add_argument("-m", "--model", required=True, help="model name (see `superres models`)")
     ev.add_argument("-s", "--scale", dest="scales", type=int, action="append", required=True,
                     help="scale; repeat for several (with --json: one JSON object per line)")
@@ -492,8 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="registered set (Set5, Set14, BSD100, ...) or a folder of HR images; "
                          "repeat for several")
     ev.add_argument("--json", action="store_true",
-                    help='print {"model", "scale", "results": [{"dataset", "images", "psnr", '
-                         '"ssim", "seconds"}]}')
+                    help='print {"model", "scale", "channel", "degradation", "results": '
+                         '[{"dataset", "images", "psnr", "ssim", "seconds"}]}')
     ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ev.add_argument("--tta", action="store_true",
                     help="self-ensemble (the papers' '+' models; not the standard protocol)")
@@ -503,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the model with PyTorch (default) or ONNX Runtime")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
     ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
+    ev.add_argument("--degradation", default="bicubic", metavar="SPEC",
+                    help="how LR is made from HR (default bicubic): bicubic, blur-downsample, "
+                         "downsample-noise, jpeg or realesrgan; with parameters as "
+                         "NAME:key=value,key=value (blur-downsample:sigma=1.6); chained with + "
+                         "(blur-downsample+jpeg:quality=40); or an inline YAML mapping or list "
+                         "('{name: jpeg, quality: 40}'). Random ones are seeded by each image's "
+                         "file name, so scores repeat. See docs/degradations.md")
     ev.add_argument("--vgg-distance", action="store_true",
                     help="also the VGG19 feature distance to HR on relu2_2 + relu3_1 (lower is "
                          "closer; needs VGG19 weights in $SUPERRES_WEIGHTS)")
@@ -516,7 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     mo = sub.add_parser("models", help="list models", epilog=_EPILOG,
                         description="Every model with its scales, parameter counts, shipped "
                                     "weights and the paper's reference numbers.")
-    mo.add_argument("--json", action="store_true", help="print a JSON list")
+    mo.add_argument("--json", action="store_true",
+                    help="print a JSON list (with --describe, the one model's object)")
+    mo.add_argument("--describe", metavar="FILE.yaml",
+                    help="only this model: a composed model's description (see "
+                         "docs/composed.md), or a registered name")
     mo.set_defaults(func=_cmd_models)
 
     tr = sub.add_parser("train", help="train a model from a recipe", epilog=_EPILOG,
@@ -528,6 +585,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     tr.add_argument("--out", help="run folder (default runs/CONFIG)")
     tr.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                    help="change a recipe value, checked like the YAML (e.g. data.patch=48, "
+                         "optimizer.lr=2.0e-4); repeatable")
+    tr.add_argument("--data", metavar="DIR", action="append",
+                    help="train on this folder of HR images (or dataset name) instead of the "
+                         "recipe's data.train; repeatable")
+    tr.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA when present)")
+    tr.add_argument("--precision", choices=("float32", "bfloat16", "float16"),
+                    help="automatic mixed precision (same as --set precision=...)")
+    tr.add_argument("--compile", action="store_true", help="torch.compile the training forward")
+    tr.add_argument("--nproc-per-node", type=int, metavar="N",
+                    help="train in N processes with DistributedDataParallel (starts torchrun; "
+                         "the same as `torchrun --nproc-per-node N -m superres train ...`)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
 
@@ -597,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `superres` console script."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning

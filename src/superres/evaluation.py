@@ -4,10 +4,15 @@ Each HR image is read as uint8, modcropped to the scale, downscaled with MATLAB-
 bicubic (rounded to uint8), upscaled by the model on the whole image, quantised to uint8
 and scored on the Y channel with `scale` pixels shaved (see `superres.metrics`). Perceptual
 measures (`metrics=[VGGFeatureDistance(), NIQEScore()]`) are taken on the same SR images.
+
+Another `degradation` (BD, DN, JPEG, Real-ESRGAN; see `superres.image.degrade`) makes the LR
+instead, so that a model is measured on what it was trained for; a random one draws from a
+generator seeded by the image's file name, so its scores are the same on every run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from superres.data import dataset_images
-from superres.image.degrade import bicubic_lr, modcrop
+from superres.image.degrade import DegradationSpec, modcrop, parse_degradation
 from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler
 from superres.metrics.protocol import Channel, ImageMetric, score
@@ -58,6 +63,12 @@ def _flatten(data: dict) -> dict:
     return {**{k: v for k, v in data.items() if k != "extra"}, **data["extra"]}
 
 
+def image_seed(name: str) -> int:
+    """A seed fixed by an image's file name (a digest, not Python's salted `hash`), so that
+    a random degradation gives each test image the same LR on every run and machine."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+
+
 def evaluate_dataset(
     upscaler: Upscaler,
     dataset: str,
@@ -65,9 +76,12 @@ def evaluate_dataset(
     channel: Channel = "y",
     progress: bool = True,
     metrics: Sequence[ImageMetric] = (),
+    degradation: DegradationSpec = "bicubic",
 ) -> DatasetResult:
-    """Score `upscaler` on a registered test set or a folder of HR images; `metrics` are
-    measured too, on the same uint8 SR images (their means land in `extra`)."""
+    """Score `upscaler` on a registered test set or a folder of HR images, its LR made by
+    `degradation`; `metrics` are measured too, on the same uint8 SR images (their means land
+    in `extra`)."""
+    degradation = parse_degradation(degradation)
     name, paths = dataset_images(dataset)
     scale = upscaler.scale
     scores: list[ImageScore] = []
@@ -77,7 +91,7 @@ def evaluate_dataset(
         if picture.bit_depth != 8:
             raise ValueError(f"{path}: evaluation uses 8-bit images, this one is 16-bit")
         hr = modcrop(picture.pixels, scale)
-        lr = bicubic_lr(hr, scale)
+        lr = degradation(hr, scale, np.random.default_rng(image_seed(path.name)))
         start = time.perf_counter()
         sr = upscaler.upscale(lr)
         seconds += time.perf_counter() - start
@@ -102,9 +116,13 @@ def evaluate(
     channel: Channel = "y",
     progress: bool = True,
     metrics: Sequence[ImageMetric] = (),
+    degradation: DegradationSpec = "bicubic",
 ) -> list[DatasetResult]:
-    """Score `upscaler` on each of `datasets` (registered names or HR folders)."""
+    """Score `upscaler` on each of `datasets` (registered names or HR folders), its LR made
+    by `degradation` (bicubic by default)."""
+    degradation = parse_degradation(degradation)
     return [
-        evaluate_dataset(upscaler, d, channel=channel, progress=progress, metrics=metrics)
+        evaluate_dataset(upscaler, d, channel=channel, progress=progress, metrics=metrics,
+                         degradation=degradation)
         for d in datasets
     ]

@@ -9,15 +9,19 @@ sensor noise, resampling and JPEG. The blocks of those (kernels, noise, JPEG) an
 randomised two-stage chain of Real-ESRGAN (Wang et al., "Real-ESRGAN: Training Real-World
 Blind Super-Resolution with Pure Synthetic Data", ICCVW 2021) are below; they work on float
 images in [0, 1], H x W or H x W x C, and draw every random choice from a NumPy Generator.
+
+Recipes and evaluation name a degradation (`parse_degradation`): bicubic (the default), BD
+and DN as RDN defines them, JPEG, the Real-ESRGAN chain, or a chain of those.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar, Literal, get_type_hints
 
 import numpy as np
 from PIL import Image
@@ -210,17 +214,20 @@ def motion_trajectory_kernel(
     return _splat(np.stack([path.real, path.imag], axis=1), size)
 
 
-def blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve each channel with an odd-sized kernel, reflecting the borders (float64).
+def blur(
+    image: np.ndarray, kernel: np.ndarray, border: Literal["reflect", "replicate"] = "reflect"
+) -> np.ndarray:
+    """Convolve each channel with an odd-sized kernel, padding the borders (float64).
 
-    Reflect padding as Real-ESRGAN's `filter2D`; computed with FFTs so that 21 x 21 kernels
-    cost no more than 3 x 3 ones.
+    Reflect padding as Real-ESRGAN's `filter2D`, replicate as MATLAB's `imfilter(...,
+    'replicate')`; computed with FFTs so that 21 x 21 kernels cost no more than 3 x 3 ones.
     """
     if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
         raise ValueError(f"expected an odd-sized 2-D kernel, got shape {kernel.shape}")
     pad_y, pad_x = kernel.shape[0] // 2, kernel.shape[1] // 2
     planes = np.atleast_3d(np.asarray(image, dtype=np.float64))
-    padded = np.pad(planes, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="reflect")
+    mode = {"reflect": "reflect", "replicate": "edge"}[border]
+    padded = np.pad(planes, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode=mode)
     shape = padded.shape[:2]
     placed = np.zeros(shape)
     placed[: kernel.shape[0], : kernel.shape[1]] = kernel
@@ -531,3 +538,300 @@ def validation_lr(
     change it.
     """
     return realistic_lr(hr, np.random.default_rng([seed, index]), chain)
+
+
+# ----------------------------------------------------------------------------- named degradations
+#
+# What a recipe's `degradation:` and `superres eval --degradation` name (docs/degradations.md).
+# Each is a frozen dataclass of its typed parameters, called as (uint8 HR modcropped to the
+# scale, scale, rng) -> uint8 LR of size (H / scale, W / scale), rounded to 8-bit levels like
+# an image saved to disk; `Degradation` chains them.
+
+
+def _bd_kernel_size(scale: int, sigma: float) -> int:
+    """The kernel size of RDN's `imresize_BD`: 7 at x3 with sigma 1.6, else 2⌈3σ⌉+1 for odd
+    scales and 2⌈3σ⌉+2 for even ones."""
+    if scale == 3 and sigma == 1.6:
+        return 7
+    return 2 * math.ceil(3 * sigma) + (1 if scale % 2 else 2)
+
+
+@dataclass(frozen=True)
+class Bicubic:
+    """BI, the literature's standard: exactly `bicubic_lr` (MATLAB bicubic, rounded)."""
+
+    name: ClassVar[str] = "bicubic"
+    resizes: ClassVar[bool] = True
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        return bicubic_lr(hr, scale)
+
+
+@dataclass(frozen=True)
+class BlurDownsample:
+    """BD: Gaussian blur of width `sigma`, then one pixel kept per scale x scale block.
+
+    As `imresize_BD` of RDN's test code (RDN_TestCode/Prepare_TestData_HR_LR.m; Y. Zhang et
+    al., CVPR 2018), taken from SRMD's (K. Zhang et al., CVPR 2018) and at x3 the same as RDN's
+    training data code: `imfilter(hr, fspecial('gaussian', k, sigma), 'replicate')` on uint8
+    (so rounded), then direct decimation, not bicubic: `imresize(.., 1/s, 'nearest')`, the
+    centre pixel of each block, for odd s; rows and columns s/2:s:end for even s, whose even
+    kernel is centred between pixels, so that again the block's centre is sampled.
+    `kernel_size` None is that code's size: 7 at x3 with sigma 1.6 (RDN's training and test
+    setting), else 2⌈3σ⌉+1 for odd and 2⌈3σ⌉+2 for even scales; a size of the other parity
+    than the scale shifts the LR by half an HR pixel.
+    """
+
+    sigma: float = 1.6
+    kernel_size: int | None = None
+    name: ClassVar[str] = "blur-downsample"
+    resizes: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.sigma <= 0:
+            raise ValueError(f"blur-downsample sigma must be positive, got {self.sigma}")
+        if self.kernel_size is not None and self.kernel_size < 1:
+            raise ValueError(f"blur-downsample kernel_size must be positive, got "
+                             f"{self.kernel_size}")
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        size = self.kernel_size or _bd_kernel_size(scale, self.sigma)
+        taps = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / self.sigma) ** 2)
+        kernel = np.outer(taps, taps) / taps.sum() ** 2  # fspecial('gaussian', size, sigma)
+        # imfilter correlates, centring the kernel on its tap (size - 1) // 2: for this
+        # symmetric kernel, `blur`'s convolution once an even one gets a zero row and column
+        # after it.
+        kernel = np.pad(kernel, ((0, 1 - size % 2),) * 2)
+        blurred = to_uint(blur(hr, kernel, border="replicate"), hr.dtype)
+        first = (scale - 1) // 2
+        return blurred[first::scale, first::scale]
+
+
+@dataclass(frozen=True)
+class DownsampleNoise:
+    """DN: bicubic (`bicubic_lr`), then white Gaussian noise of `sigma` grey levels (of 255)
+    drawn per pixel and channel, rounded and clipped: RDN's `imresize_DN`, whose level is 30."""
+
+    sigma: float = 30.0
+    name: ClassVar[str] = "downsample-noise"
+    resizes: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.sigma < 0:
+            raise ValueError(f"downsample-noise sigma must be non-negative, got {self.sigma}")
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        lr = bicubic_lr(hr, scale)
+        return to_uint(add_gaussian_noise(lr, self.sigma, rng), lr.dtype)
+
+
+@dataclass(frozen=True)
+class Jpeg:
+    """JPEG at `quality` (Pillow, 4:2:0 chroma) of the image at its current size.
+
+    It keeps the size: in a chain it compresses what comes before it (after the downscaling:
+    the LR, as a compressed photo reaches the model); alone it means bicubic then JPEG. 75 is
+    libjpeg's and Pillow's default quality, what an image saved without settings gets.
+    """
+
+    quality: int = 75
+    name: ClassVar[str] = "jpeg"
+    resizes: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"jpeg quality must be in 1..100, got {self.quality}")
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        return to_uint(jpeg(hr / 255, self.quality) * 255)
+
+
+@dataclass(frozen=True)
+class RealESRGAN:
+    """Real-ESRGAN's random two-stage chain (`realistic_lr`) with its defaults: `first` and
+    `second` override fields of the stages (`DegradationStage`), `final_sinc_prob` is the
+    chance of the sinc filter after the final resize."""
+
+    first: DegradationStage = FIRST_STAGE
+    second: DegradationStage = SECOND_STAGE
+    final_sinc_prob: float = 0.8
+    name: ClassVar[str] = "realesrgan"
+    resizes: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self.chain(1)  # checks final_sinc_prob
+
+    def chain(self, scale: int) -> DegradationChain:
+        return DegradationChain(scale, self.first, self.second, self.final_sinc_prob)
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        return realistic_lr(hr, rng, self.chain(scale))
+
+
+Step = Bicubic | BlurDownsample | DownsampleNoise | Jpeg | RealESRGAN
+DEGRADATIONS: dict[str, type[Step]] = {
+    cls.name: cls for cls in (Bicubic, BlurDownsample, DownsampleNoise, Jpeg, RealESRGAN)
+}
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """Named degradations applied in order, of which exactly one changes the size; where
+    none does (`jpeg` alone), bicubic comes first."""
+
+    steps: tuple[Step, ...] = (Bicubic(),)
+
+    def __post_init__(self) -> None:
+        resizing = [step.name for step in self.steps if step.resizes]
+        if not self.steps:
+            raise ValueError("an empty chain: name at least one degradation")
+        if len(resizing) > 1:
+            raise ValueError(f"a chain downscales once, but {', '.join(resizing)} all do; "
+                             f"the others in a chain (jpeg) keep the size")
+
+    @property
+    def is_bicubic(self) -> bool:
+        """Whether this is plain bicubic, whose LR is the same for every draw."""
+        return self.steps == (Bicubic(),)
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        """The LR of `hr` (uint8, or float in [0, 1], rounded to 8 bits first), modcropped to
+        `scale`: uint8 in, uint8 out; float in, float64 on the 8-bit grid out. Every random
+        choice comes from `rng`, so the same seed gives the same LR."""
+        floating = np.issubdtype(hr.dtype, np.floating)
+        image = to_uint(np.asarray(hr, dtype=np.float64) * 255) if floating else hr
+        if image.dtype != np.uint8 and not self.is_bicubic:
+            raise TypeError(f"expected a uint8 or float image in [0, 1], got {hr.dtype}")
+        image = modcrop(image, scale)
+        if min(image.shape[:2]) < scale:
+            raise ValueError(f"image of size {image.shape[:2]} is too small for scale {scale}")
+        steps = self.steps if any(step.resizes for step in self.steps) else (Bicubic(),
+                                                                              *self.steps)
+        for step in steps:
+            image = step(image, scale, rng)
+        return image / 255 if floating else image
+
+    def spec(self) -> str | dict[str, Any] | list[str | dict[str, Any]]:
+        """The plain form `parse_degradation` reads back (for JSON reports and logs): a name
+        where the parameters are the defaults, else a mapping of the others; a list for a
+        chain."""
+        specs = [_step_spec(step) for step in self.steps]
+        return specs[0] if len(specs) == 1 else specs
+
+    def __str__(self) -> str:
+        spec = self.spec()
+        return spec if isinstance(spec, str) else json.dumps(spec)
+
+
+def _step_spec(step: Step) -> str | dict[str, Any]:
+    params = {}
+    for item in fields(step):
+        value, default = getattr(step, item.name), item.default
+        if isinstance(value, DegradationStage):
+            value = {k: v for k, v in asdict(value).items() if v != getattr(default, k)}
+            default = {}
+        if value != default:
+            params[item.name] = value
+    return {"name": step.name, **params} if params else step.name
+
+
+DegradationSpec = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]] | Degradation
+
+
+def parse_degradation(value: DegradationSpec, where: str = "degradation") -> Degradation:
+    """A `Degradation` from a recipe's or command line's value.
+
+    `value` is a name (`blur-downsample`), a name with parameters (`jpeg:quality=40`), a
+    mapping (`{name: jpeg, quality: 40}`) or a list of those chained in order; in a string,
+    `+` chains (`blur-downsample+jpeg:quality=40`). A mistake is a one-line ValueError that
+    starts with `where` and names the known names or parameters.
+    """
+    if isinstance(value, Degradation):
+        return value
+    if isinstance(value, str):
+        items: list[Any] = value.split("+")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    steps = tuple(_parse_step(item, f"{where}[{i}]" if len(items) > 1 else where)
+                  for i, item in enumerate(items))
+    try:
+        return Degradation(steps)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def _parse_step(item: Any, where: str) -> Step:
+    """One named degradation from `name`, `name:key=value,...` or `{name: ..., key: value}`."""
+    known = ", ".join(DEGRADATIONS)
+    if isinstance(item, str):
+        name, _, text = item.partition(":")
+        params = _text_params(text, where) if text.strip() else {}
+    elif isinstance(item, Mapping):
+        params = dict(item)
+        name = params.pop("name", None)
+    else:
+        raise ValueError(f"{where}: expected a name, a mapping with a name or a list of them, "
+                         f"not {item!r}")
+    if name is None:
+        raise ValueError(f"{where}: a mapping needs a name: one of {known}")
+    if not isinstance(name, str) or name.strip() not in DEGRADATIONS:
+        raise ValueError(f"{where}: unknown degradation {name!r}; known: {known}")
+    cls = DEGRADATIONS[name.strip()]
+    defaults = {f.name: f.default for f in fields(cls)}
+    unknown = sorted(set(params) - set(defaults), key=str)
+    if unknown:
+        raise ValueError(f"{where}: unknown parameter(s) {', '.join(map(str, unknown))} of "
+                         f"{cls.name}; known: {', '.join(defaults) or 'none'}")
+    hints = get_type_hints(cls)
+    kwargs = {key: _param(value, hints[key], defaults[key], f"{where}.{key}")
+              for key, value in params.items()}
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def _text_params(text: str, where: str) -> dict[str, Any]:
+    """`key=value,key=value`, each value read as JSON (numbers, null) or else kept as text."""
+    params: dict[str, Any] = {}
+    for pair in text.split(","):
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{where}: write NAME:key=value,key=value, not {pair!r}")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw.strip()
+    return params
+
+
+def _param(value: Any, hint: Any, default: Any, where: str) -> Any:
+    """`value` as the parameter's type wants it (ints pass as floats), or a ValueError."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is float and number:
+        return float(value)
+    if (hint is int or hint == int | None) and isinstance(value, int) and number:
+        return value
+    if hint == int | None and value is None:
+        return None
+    if hint is DegradationStage and isinstance(value, Mapping):
+        return _stage(value, default, where)
+    wanted = {float: "a number", int: "an integer", int | None: "an integer or null",
+              DegradationStage: "a mapping"}[hint]
+    raise ValueError(f"{where} must be {wanted}, not {value!r}")
+
+
+def _stage(values: Mapping[str, Any], default: DegradationStage, where: str) -> DegradationStage:
+    """`default` with the fields of `values` replaced (lists read as tuples)."""
+    names = [f.name for f in fields(DegradationStage)]
+    unknown = sorted(set(values) - set(names), key=str)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; known: "
+                         f"{', '.join(names)}")
+    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        return replace(default, **changes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None

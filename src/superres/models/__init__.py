@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from superres.models.composed import DESCRIPTION_SUFFIXES, compose, compose_file
 from superres.models.dbpn import DBPN
 from superres.models.dip import DIP
 from superres.models.drcn import DRCN
@@ -37,9 +42,17 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def get_model(name: str) -> ModelSpec:
-    """The spec of a registered model (case-insensitive); unknown names list the known ones."""
-    spec = MODELS.get(name.lower())
+def get_model(name: str | Path | Mapping[str, Any]) -> ModelSpec:
+    """The spec of a registered model (case-insensitive; unknown names list the known ones),
+    or of a composed one: a description mapping, or a YAML file holding one (see
+    `superres.models.composed`)."""
+    if isinstance(name, Mapping) or Path(name).suffix.lower() in DESCRIPTION_SUFFIXES:
+        spec = compose(name) if isinstance(name, Mapping) else compose_file(Path(name))
+        if spec.name.lower() in MODELS:  # its shipped weights would be taken for this model's
+            raise ValueError(f"composed model name {spec.name!r} is a registered model's; "
+                             "choose another name")
+        return spec
+    spec = MODELS.get(str(name).lower())
     if spec is None:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return spec

@@ -29,7 +29,7 @@ def dbpn(
         reduce=nn.Sequential(conv(features, projection, 1), nn.PReLU()),
         body=back_projection,
         reconstruct=conv(back_projection.out_channels, channels, 3),
-    )))
+    )), mode="fan_in")
 
 
 DBPN = ModelSpec(

@@ -34,20 +34,12 @@ from superres.nn.blocks.residual import NearestSkip, ResidualGroup
 from superres.nn.blocks.rrdb import RRDB as RRDBBlock
 from superres.nn.frameworks import PostUpsampling
 from superres.nn.layers import conv, conv_stack, init_msra, leaky_relu
-from superres.nn.upsamplers import NearestConv, SubPixel
+from superres.nn.upsamplers import NearestConv, SubPixel, doublings
 
 ESRGAN_PAPER = (
     "Wang, Yu, Wu, Gu, Liu, Dong, Qiao and Loy, ESRGAN: Enhanced Super-Resolution Generative "
     "Adversarial Networks, ECCVW 2018"
 )
-
-
-def doublings(scale: int) -> int:
-    """How many nearest x2 stages make `scale`; RRDBNet upsamples in x2 steps only."""
-    if scale < 2 or scale & (scale - 1):
-        raise ValueError(f"RRDBNet upsamples in x2 stages: the scale must be a power of two, "
-                         f"not {scale}")
-    return scale.bit_length() - 1
 
 
 def rrdbnet(scale: int, blocks: int = 23, channels: int = 64, growth: int = 32) -> nn.Module:

@@ -17,6 +17,7 @@ we recall from the TPAMI comparison table (recalled, not checked against the pap
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from superres.models.registry import ModelSpec
@@ -24,6 +25,10 @@ from superres.nn.blocks.recursive import Recursive
 from superres.nn.frameworks import LaplacianPyramid, PyramidLevel, pyramid_levels
 from superres.nn.layers import conv, init_msra
 from superres.nn.upsamplers import BilinearUpsampler, TransposedConv
+
+# MS-LapSRN's recursive block is applied recursions x levels times with the same weights; its
+# last convolution starts at this fraction of He so that repeating it cannot amplify.
+RECURSION_SCALE = 0.1
 
 PAPER = (
     "Lai, Huang, Ahuja and Yang, Deep Laplacian Pyramid Networks for Fast and Accurate "
@@ -33,7 +38,8 @@ PAPER = (
 
 def _level(features: nn.Module, channels: int) -> PyramidLevel:
     """A pyramid level around a feature branch; the band is predicted by a 3x3 convolution."""
-    return PyramidLevel(init_msra(features), init_msra(conv(channels, 1, 3)), BilinearUpsampler())
+    return PyramidLevel(init_msra(features, mode="fan_in"),
+                        init_msra(conv(channels, 1, 3), mode="fan_in"), BilinearUpsampler())
 
 
 def _embed(channels: int, *activation: nn.Module) -> nn.Sequential:
@@ -64,7 +70,10 @@ def ms_lapsrn(scale: int, depth: int = 5, recursions: int = 8, channels: int = 6
         nn.LeakyReLU(0.2),
         TransposedConv(channels, channels, 2, kernel=3),
     )
-    return LaplacianPyramid(_embed(channels), [_level(features, channels)], scale)
+    level = _level(features, channels)
+    with torch.no_grad():  # after He: the recursion must start contractive (module docstring)
+        block[-1].weight.mul_(RECURSION_SCALE)
+    return LaplacianPyramid(_embed(channels), [level], scale)
 
 
 LAPSRN = ModelSpec(

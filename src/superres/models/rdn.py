@@ -10,10 +10,8 @@ from __future__ import annotations
 from torch import nn
 
 from superres.models.registry import ModelSpec
-from superres.nn.blocks.dense import FeatureFusion, ResidualDenseBlock
-from superres.nn.blocks.residual import Residual
+from superres.nn.blocks.dense import residual_dense_trunk
 from superres.nn.frameworks import RGBPostUpsampling
-from superres.nn.layers import conv
 
 
 def rdn(
@@ -21,11 +19,9 @@ def rdn(
 ) -> nn.Module:
     """RDN with D = `blocks`, C = `layers`, G = `growth`, G0 = `channels` (the paper's
     D=16, C=8, G=64 network; its 3x3 upsampler convs have G channels)."""
-    fusion = nn.Sequential(conv(blocks * channels, channels, 1), conv(channels, channels, 3))
-    dense_blocks = (ResidualDenseBlock(channels, growth, layers) for _ in range(blocks))
-    trunk = nn.Sequential(conv(channels, channels, 3), FeatureFusion(dense_blocks, fusion))
     return RGBPostUpsampling(
-        Residual(trunk), channels, scale, upsampler_channels=growth, mean=(0.0, 0.0, 0.0)
+        residual_dense_trunk(blocks, layers, growth, channels), channels, scale,
+        upsampler_channels=growth, mean=(0.0, 0.0, 0.0),
     )
 
 

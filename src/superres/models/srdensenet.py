@@ -43,7 +43,7 @@ def srdensenet(
         TransposedConv(bottleneck, bottleneck, 2, kernel=3), nn.ReLU(),
         conv(bottleneck, 1, 3),
     )
-    return init_msra(PostUpsampling(body, upsampler))
+    return init_msra(PostUpsampling(body, upsampler), mode="fan_in")
 
 
 def _spec(name: str, skip: DenseSkip, summary: str, **reference: dict) -> ModelSpec:

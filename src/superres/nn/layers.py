@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from torch import nn
-
-ACTIVATIONS = {"relu": nn.ReLU, "prelu": nn.PReLU, "tanh": nn.Tanh}
-
-
-def activation(name: str, channels: int) -> nn.Module:
-    """ReLU, tanh, or PReLU with one slope per channel (as FSRCNN uses)."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
-    return nn.PReLU(channels) if name == "prelu" else ACTIVATIONS[name]()
 
 
 def leaky_relu() -> nn.LeakyReLU:
     """ESRGAN's activation everywhere: LeakyReLU with slope 0.2."""
     return nn.LeakyReLU(0.2, inplace=True)
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "prelu": nn.PReLU, "leaky": leaky_relu, "tanh": nn.Tanh}
+
+
+def activation(name: str, channels: int) -> nn.Module:
+    """ReLU, LeakyReLU (slope 0.2, as ESRGAN and LapSRN), tanh, or PReLU with one slope per
+    channel (as FSRCNN uses)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+    return nn.PReLU(channels) if name == "prelu" else ACTIVATIONS[name]()
 
 
 def conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
@@ -40,13 +43,23 @@ def conv_stack(
     return nn.Sequential(*layers)
 
 
-def init_msra(module: nn.Module, last_std: float | None = None) -> nn.Module:
+def init_msra(
+    module: nn.Module, last_std: float | None = None, mode: Literal["fan_in", "fan_out"] = "fan_out"
+) -> nn.Module:
     """He (MSRA) normal initialisation of every convolution, zero biases; optionally a small
-    Gaussian for the last layer (FSRCNN initialises its deconvolution with std 0.001)."""
+    Gaussian for the last layer (FSRCNN initialises its deconvolution with std 0.001).
+
+    `mode` is the fan in the variance 2 / fan. "fan_in" (input channels x kernel area: Caffe's
+    "msra" filler, MatConvNet's sqrt(2 / (f f n))) keeps the activations' scale through the
+    forward pass; "fan_out" keeps the gradients' and, wherever a layer narrows the channels (a
+    dense layer reading 1,024 maps to write 16, a reconstruction to 1 or 3 channels),
+    multiplies the activations' variance by fan_in / fan_out. For a transposed convolution
+    PyTorch reads the fans from its (in, out, k, k) weight, so "fan_in" counts its outputs."""
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
     for layer in convs:
-        nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.zeros_(layer.bias)
+        nn.init.kaiming_normal_(layer.weight, mode=mode, nonlinearity="relu")
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
     if last_std is not None and convs:
         nn.init.normal_(convs[-1].weight, std=last_std)
     return module

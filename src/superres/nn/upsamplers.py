@@ -201,6 +201,14 @@ class BilinearUpsampler(nn.ConvTranspose2d):
                 self.weight[channel, channel] = bilinear_kernel(4)
 
 
+def doublings(scale: int) -> int:
+    """How many x2 `NearestConv` stages make `scale` (ESRGAN upsamples in x2 steps only)."""
+    if scale < 2 or scale & (scale - 1):
+        raise ValueError(f"nearest-neighbour upsampling runs in x2 stages: the scale must be a "
+                         f"power of two, not {scale}")
+    return scale.bit_length() - 1
+
+
 class NearestConv(nn.Sequential):
     """ESRGAN's upsampling stage: nearest-neighbour x`factor`, a 3x3 conv, LeakyReLU.
 

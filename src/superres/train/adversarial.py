@@ -1,50 +1,46 @@
-"""The GAN stage of perceptual SR (SRGAN, ESRGAN): a discriminator, its optimiser, and the
-generator's weighted sum of pixel, perceptual and adversarial losses.
+"""The adversarial part of a training objective (SRGAN, ESRGAN): a discriminator D, its own
+optimiser, and D's update, so that the generator's loss can include how D judges SR.
 
-The trainer composes it with any generator: it is the second of the two-stage recipe (a
-PSNR-oriented run first, then this stage starting from its weights via `init`). The network,
-the losses and the loop stay separate; this object owns only what the GAN stage adds.
+`superres.train.objective.Objective` owns one when the recipe's losses hold an adversarial
+term (the `gan` stage is one such recipe). The generator, the other terms and the loop stay
+separate; this object owns only what the adversarial term adds.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from superres.models.discriminators import esrgan_discriminator, srgan_discriminator
-from superres.train.losses import PerceptualLoss, adversarial_loss, pixel_loss
-from superres.train.recipe import Adversarial
+from superres.train.losses import adversarial_loss
 
 DISCRIMINATORS = {"srgan": srgan_discriminator, "esrgan": esrgan_discriminator}
 
 
-class AdversarialStage:
-    """One discriminator update, then the generator's loss, per training step."""
+class Adversary:
+    """D, its Adam optimiser and the GAN loss: one D update per generator step, then G's
+    adversarial loss through the updated D (which G's step must not move)."""
 
-    def __init__(self, config: Adversarial, hr_patch: int, pixel: str, base_lr: float) -> None:
-        if config.discriminator not in DISCRIMINATORS:
-            raise ValueError(f"unknown discriminator {config.discriminator!r}; choose from "
+    def __init__(self, discriminator: str, gan_loss: str, hr_patch: int, lr: float,
+                 betas: Sequence[float], base_lr: float) -> None:
+        if discriminator not in DISCRIMINATORS:
+            raise ValueError(f"unknown discriminator {discriminator!r}; choose from "
                              f"{', '.join(DISCRIMINATORS)}")
-        self.config = config
-        self.base_lr = base_lr  # the generator's; D's rate follows the same schedule shape
-        self.last_d_loss = float("nan")
-        self.discriminator = DISCRIMINATORS[config.discriminator](hr_patch)
-        self.optimizer = torch.optim.Adam(
-            self.discriminator.parameters(), lr=config.lr, betas=config.betas
-        )
-        self.gan = adversarial_loss(config.gan_loss)
-        self.pixel = pixel_loss(pixel)
-        # Never random features: PerceptualLoss refuses to start without VGG weights.
-        self.perceptual = (
-            PerceptualLoss(dict(config.perceptual_layers), config.perceptual_criterion)
-            if config.perceptual_weight else None
-        )
+        self.lr, self.base_lr = lr, base_lr  # D's base rate, and G's
+        self.last_d_loss = math.nan
+        self.discriminator = DISCRIMINATORS[discriminator](hr_patch)
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr,
+                                          betas=tuple(betas))
+        self.gan = adversarial_loss(gan_loss)
 
-    def generator_loss(self, sr: torch.Tensor, hr: torch.Tensor, lr_now: float) -> torch.Tensor:
-        """Update D on (hr, sr.detach()), then return G's weighted loss for `sr`."""
+    def discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor, rate: float) -> None:
+        """Update D on (hr, sr.detach()); D's rate follows the shape of G's schedule: `rate`
+        (G's now) times D's base rate over G's."""
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_now * self.config.lr / self.base_lr
+            group["lr"] = rate * self.lr / self.base_lr
         self.discriminator.requires_grad_(True)
         d_loss = self.gan.discriminator_loss(
             self.discriminator(hr), self.discriminator(sr.detach())
@@ -54,15 +50,12 @@ class AdversarialStage:
         self.optimizer.step()
         self.last_d_loss = float(d_loss.detach())
 
-        self.discriminator.requires_grad_(False)  # G's step must not move D
-        cfg = self.config
+    def generator_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """G's adversarial loss for `sr`; D is frozen, and judges `hr` only for a relativistic
+        loss (as constants)."""
+        self.discriminator.requires_grad_(False)
         real = self.discriminator(hr).detach() if self.gan.relativistic else None
-        loss = cfg.weight * self.gan.generator_loss(self.discriminator(sr), real)
-        if cfg.pixel_weight:
-            loss = loss + cfg.pixel_weight * self.pixel(sr, hr)
-        if self.perceptual is not None:
-            loss = loss + cfg.perceptual_weight * self.perceptual(sr, hr)
-        return loss
+        return self.gan.generator_loss(self.discriminator(sr), real)
 
     def state_dict(self) -> dict[str, Any]:
         return {"discriminator": self.discriminator.state_dict(),

@@ -37,7 +37,7 @@ def pixel_loss(name: str) -> nn.Module:
 
 # ----------------------------------------------------------------------------- feature losses
 
-_DISTANCES = {"l1": F.l1_loss, "l2": F.mse_loss, "mse": F.mse_loss}
+FEATURE_DISTANCES = {"l1": F.l1_loss, "l2": F.mse_loss, "mse": F.mse_loss}
 
 
 def _layer_weights(layers: Mapping[str, float] | Sequence[str]) -> dict[str, float]:
@@ -66,11 +66,11 @@ class PerceptualLoss(nn.Module):
         pretrained: bool = True,
     ) -> None:
         super().__init__()
-        if criterion not in _DISTANCES:
-            choices = ", ".join(_DISTANCES)
+        if criterion not in FEATURE_DISTANCES:
+            choices = ", ".join(FEATURE_DISTANCES)
             raise ValueError(f"unknown criterion {criterion!r}; choose from {choices}")
         self.layer_weights = _layer_weights(layers)
-        self.distance = _DISTANCES[criterion]
+        self.distance = FEATURE_DISTANCES[criterion]
         self.features = VGGFeatures(list(self.layer_weights), weights, pretrained=pretrained)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:

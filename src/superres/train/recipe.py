@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
+
+from superres.image.degrade import parse_degradation
+from superres.train.objective import CycleTerm, PixelTerm, parse_losses
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,22 @@ class Adversarial:
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
 
+    def terms(self, pixel: str) -> tuple[dict[str, Any], ...]:
+        """This stage as `losses` terms: the recipe's `pixel` loss at `pixel_weight`, the
+        perceptual and the adversarial term. Zero-weighted pixel and perceptual terms are left
+        out, as the stage always did."""
+        terms: list[dict[str, Any]] = []
+        if self.pixel_weight:
+            terms.append({"type": "pixel", "criterion": pixel, "weight": self.pixel_weight})
+        if self.perceptual_weight:
+            terms.append({"type": "perceptual", "layers": dict(self.perceptual_layers),
+                          "criterion": self.perceptual_criterion,
+                          "weight": self.perceptual_weight})
+        terms.append({"type": "adversarial", "gan_loss": self.gan_loss, "weight": self.weight,
+                      "discriminator": self.discriminator, "lr": self.lr,
+                      "betas": tuple(self.betas)})
+        return tuple(terms)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -103,12 +125,15 @@ class Recipe:
     checkpoint_every: int = 1000
     init: str | None = None  # weights to start from (safetensors), e.g. FSRCNN's x3 model
     trainable: tuple[str, ...] = ()  # parameter-name prefixes to train; empty: all
+    # Automatic mixed precision: float32 (off), bfloat16, or float16 with a gradient scaler.
+    precision: str = "float32"
+    compile: bool = False  # torch.compile the model's training forward pass
     gan: Adversarial | None = None  # the GAN stage; start it from a PSNR run with `init`
     # How LR is made from HR, per patch: a name or a mapping, or a list of them chained (see
     # `superres.image.degrade`); bicubic (exact MATLAB) by default.
     degradation: Any = "bicubic"
-    # The training loss as weighted terms (see `superres.train.losses`); empty: `loss` alone,
-    # plus the `gan` stage's terms when there is one.
+    # The training loss as weighted terms (docs/losses.md, `superres.train.objective`);
+    # empty: `loss` alone, or the `gan` stage's terms when there is one.
     losses: tuple[dict[str, Any], ...] = ()
     # Easy to hard: a list of phases, each with the step it lasts `until` and what it changes.
     curriculum: tuple[dict[str, Any], ...] = ()
@@ -119,6 +144,7 @@ class Recipe:
             "loss": (self.loss, ("l1", "mse", "charbonnier")),
             "loss_reduction": (self.loss_reduction, ("mean", "sum")),
             "clip_mode": (self.clip_mode, ("norm", "adjustable")),
+            "precision": (self.precision, ("float32", "bfloat16", "float16")),
             "optimizer.name": (self.optimizer.name, ("adam", "sgd")),
             "schedule.name": (self.schedule.name, ("constant", "step", "multistep", "cosine")),
         }
@@ -139,9 +165,35 @@ class Recipe:
         if self.loss_border and self.gan:
             raise ValueError("loss_border is for PSNR training; the GAN stage scores whole "
                              "patches")
+        self._check_losses()
         if any(not 0 < factor <= 1 for factor in self.data.scale_augment):
             raise ValueError(f"data.scale_augment {list(self.data.scale_augment)}: downscaling "
                              "factors must lie in (0, 1], e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]")
+        degradation = parse_degradation(self.degradation)  # a mistake names the key
+        if not degradation.is_bicubic and (self.scales or self.data.scale_augment):
+            raise ValueError(f"degradation {degradation}: scales and data.scale_augment make "
+                             "bicubic LR only")
+
+    def _check_losses(self) -> None:
+        """`losses` (and the `gan` stage, as terms) parsed strictly, and the options that
+        cannot go with its terms."""
+        terms = parse_losses(self.losses)
+        if self.gan:
+            parse_losses(self.gan.terms(self.loss), where="gan's terms")
+        if not terms:
+            return
+        if self.gan:
+            raise ValueError("gan and losses are both set: write the GAN stage as terms of "
+                             "losses (pixel, perceptual, adversarial; see docs/losses.md)")
+        if self.loss != "mse":  # the default: `loss` is not used when `losses` is given
+            raise ValueError(f"loss is {self.loss!r} and losses is set: give the criterion "
+                             "in a pixel term of losses")
+        if self.loss_border and not all(isinstance(t, PixelTerm) for t in terms):
+            raise ValueError("loss_border is for pixel terms alone: the other terms of losses "
+                             "judge whole patches")
+        if self.scales and any(isinstance(t, CycleTerm) for t in terms):
+            raise ValueError("a cycle term downscales SR by `scale`; multi-scale training "
+                             "(scales) feeds other scales too: train one scale")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,13 +215,65 @@ def _build(cls: type, values: Any, where: str) -> Any:
         nested = [t for t in (hints[key], *get_args(hints[key])) if dataclasses.is_dataclass(t)]
         if nested and value is not None:
             value = _build(nested[0], value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
+        else:
+            value = _checked(value, hints[key], f"{where}.{key}")
         kwargs[key] = value
     try:
         return cls(**kwargs)
     except TypeError as err:
         raise ValueError(f"{where}: {err}") from err
+
+
+def _checked(value: Any, hint: Any, where: str) -> Any:
+    """`value` as type `hint` wants it (lists become tuples, ints pass as floats), or a
+    ValueError naming the key, the type wanted and the value found."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return tuple(value) if isinstance(value, list) else value
+    if origin in (Union, UnionType):
+        for option in args:
+            try:
+                return _checked(value, option, where)
+            except ValueError:
+                continue
+    elif origin is tuple and isinstance(value, (list, tuple)):
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) == len(value):
+            return tuple(_checked(v, t, f"{where}[{i}]")
+                         for i, (v, t) in enumerate(zip(value, items, strict=True)))
+    elif origin is dict and isinstance(value, dict):
+        key_type, value_type = args
+        return {_checked(k, key_type, where): _checked(v, value_type, f"{where}.{k}")
+                for k, v in value.items()}
+    elif hint is type(None) and value is None:
+        return None
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif hint in (int, str, bool) and type(value) is hint:
+        return value
+    found = f"{value!r} ({type(value).__name__})"
+    if isinstance(value, str) and "e" in value.lower() and _looks_numeric(value):
+        found += "; YAML reads 1e-3 as text: write 1.0e-3"
+    raise ValueError(f"{where} must be {_type_name(hint)}, not {found}")
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def parse_recipe(values: dict[str, Any], where: str = "recipe") -> Recipe:
@@ -185,8 +289,27 @@ def shipped_recipes() -> dict[str, Path]:
     return {path.stem: path for path in paths}
 
 
-def load_recipe(path_or_name: str | Path) -> Recipe:
-    """Read a recipe from a YAML file, or a shipped recipe by name (e.g. `fsrcnn_x3`)."""
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """`values` with each `KEY.PATH=VALUE` of `overrides` set (VALUE read as YAML, so
+    `data.train=[T91, /my/photos]` is a list); the result is checked like any recipe."""
+    values = copy.deepcopy(values)
+    for override in overrides:
+        path, sep, text = override.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(keys):
+            raise ValueError(f"--set {override!r}: write KEY=VALUE, e.g. data.patch=48")
+        target = values
+        for key in keys[:-1]:
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            target = target[key]
+        target[keys[-1]] = yaml.safe_load(text)
+    return values
+
+
+def load_recipe(path_or_name: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe from a YAML file, or a shipped recipe by name (e.g. `fsrcnn_x3`), with
+    `--set`-style `overrides` applied (see `apply_overrides`)."""
     path = Path(path_or_name)
     if not path.is_file():
         shipped = shipped_recipes()
@@ -197,4 +320,4 @@ def load_recipe(path_or_name: str | Path) -> Recipe:
         path = shipped[str(path_or_name)]
     with open(path, encoding="utf-8") as handle:
         values = yaml.safe_load(handle)
-    return parse_recipe(values, where=path.name)
+    return parse_recipe(apply_overrides(values, overrides), where=path.name)

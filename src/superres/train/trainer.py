@@ -8,6 +8,7 @@ after a kill continues the same run: the same batches, the same loss curve.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import time
@@ -24,9 +25,8 @@ from superres.inference.upscaler import Upscaler
 from superres.models import MODELS, ModelSpec, get_model
 from superres.nn.frameworks import PreUpsampling
 from superres.nn.supervision import MultiSupervised
-from superres.train.adversarial import AdversarialStage
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
-from superres.train.losses import pixel_loss
+from superres.train.objective import Objective, parse_losses
 from superres.train.optim import EMA, build_optimizer, learning_rate
 from superres.train.patches import PatchSampler, load_images
 from superres.train.recipe import Recipe, load_recipe
@@ -93,17 +93,25 @@ def train(
     ema = EMA(model, recipe.ema) if recipe.ema else None
     color = "y" if spec.color == "y" else "rgb"
     data = recipe.data
-    images = load_images(data.train, recipe.scales or (recipe.scale,), color, progress=progress)
+    images = load_images(data.train, recipe.scales or (recipe.scale,), color, progress=progress,
+                         degradation=recipe.degradation)
     sampler = PatchSampler(images, recipe.scale, data.patch, data.batch, data.augment,
-                           recipe.seed, scales=recipe.scales, factors=data.scale_augment)
-    loss_fn = pixel_loss(recipe.loss)
-    stage = None
-    if recipe.gan:
-        stage = AdversarialStage(recipe.gan, recipe.data.patch * recipe.scale, recipe.loss,
-                                 recipe.optimizer.lr)
+                           recipe.seed, scales=recipe.scales, factors=data.scale_augment,
+                           degradation=recipe.degradation)
+    # `loss` alone is one pixel term and the `gan` stage three (`Adversarial.terms`), so the
+    # recipes written before `losses` train as they did.
+    terms = recipe.losses or (recipe.gan.terms(recipe.loss) if recipe.gan else
+                              ({"type": "pixel", "criterion": recipe.loss},))
+    objective = Objective(parse_losses(terms), scale=recipe.scale,
+                          hr_patch=data.patch * recipe.scale, channels=1 if color == "y" else 3,
+                          base_lr=recipe.optimizer.lr, log_terms=bool(recipe.losses))
+    objective.join(optimizer)  # a learned D_down trains with the generator
+    # Multi-output models (DRCN, LapSRN) apply a lone pixel term to each output themselves.
+    loss_fn = (objective.supervised_loss_fn(spec.name) if isinstance(model, MultiSupervised)
+               else None)
 
     step, best_psnr, best_step, elapsed = 0, -math.inf, -1, 0.0
-    fields = _log_fields(recipe)
+    fields = _log_fields(recipe) + objective.log_fields
     if resume:
         _check_same_recipe(recipe, out / "recipe.yaml")
         state = load_checkpoint(last)
@@ -113,8 +121,7 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         if ema:
             ema.shadow = state["ema"]
-        if stage:
-            stage.load_state_dict(state["adversarial"])
+        objective.load_state_dict(state)
         step, best_psnr, best_step = state["step"], state["best_psnr"], state["best_step"]
         elapsed = state.get("seconds", 0.0)
         _truncate_log(out / "log.csv", step, fields)
@@ -138,12 +145,11 @@ def train(
             group["lr"] = lr_base * group["multiplier"]
         lr_batch, hr_batch = sampler.next_batch()
         lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
-        if stage:  # GAN stage: D steps inside, G gets pixel + perceptual + adversarial
-            loss = stage.generator_loss(model(lr_batch), hr_batch, lr_base)
-        elif isinstance(model, MultiSupervised):  # multi-output models: DRCN, LapSRN
+        if loss_fn is not None:  # multi-output models: DRCN, LapSRN
             loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
-        else:
-            loss = loss_fn(*_centre(recipe.loss_border, model(lr_batch), hr_batch))
+        else:  # the weighted terms; an adversarial term updates D first
+            sr, hr = _centre(recipe.loss_border, model(lr_batch), hr_batch)
+            loss = objective.loss(sr, hr, lr_batch, lr_base)
         if recipe.loss_reduction == "sum":  # over the scored pixels of one image
             loss = loss * _centre(recipe.loss_border, hr_batch[0])[0].numel()
         optimizer.zero_grad(set_to_none=True)
@@ -163,7 +169,7 @@ def train(
         if validate or step % recipe.checkpoint_every == 0:
             row = {"step": step, "loss": running / count, "lr": lr_base,
                    "seconds": round(time.perf_counter() - started, 1),
-                   "d_loss": round(stage.last_d_loss, 6) if stage else ""}
+                   **objective.log_row()}  # d_loss, and per-term means of a `losses` recipe
             running, count = 0.0, 0
             if validate:
                 psnr = _validate(spec, recipe, eval_models, ema.shadow if ema else
@@ -180,7 +186,7 @@ def train(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "ema": ema.shadow if ema else None, "step": step,
-                "adversarial": stage.state_dict() if stage else None,
+                **objective.state_dict(),  # D and its optimiser, a learned D_down
                 "seconds": time.perf_counter() - started,
                 "best_psnr": best_psnr, "best_step": best_step,
             }, last)
@@ -263,7 +269,8 @@ def init_path(init: str) -> Path:
 
 
 def _metadata(recipe: Recipe, step: int, psnr: float) -> dict[str, str]:
-    meta = {"model": recipe.model, "scale": str(recipe.scale), "step": str(step),
+    model = recipe.model if isinstance(recipe.model, str) else json.dumps(recipe.model)
+    meta = {"model": model, "scale": str(recipe.scale), "step": str(step),
             f"{recipe.validate_on}_psnr": f"{psnr:.4f}"}
     if recipe.scales:
         meta["scales"] = ",".join(str(scale) for scale in recipe.scales)

@@ -76,6 +76,15 @@ class FeatureFusion(nn.Module):
         return self.fusion(torch.cat(outputs, dim=1))
 
 
+def residual_dense_trunk(blocks: int, layers: int, growth: int, channels: int) -> Residual:
+    """RDN's trunk: a 3x3 conv, then `blocks` residual dense blocks (C = `layers`, G =
+    `growth`, G0 = `channels`) whose outputs are all fused (1x1 then 3x3: global feature
+    fusion), inside the global residual from the trunk's input (the first shallow features)."""
+    fusion = nn.Sequential(conv(blocks * channels, channels, 1), conv(channels, channels, 3))
+    dense_blocks = (ResidualDenseBlock(channels, growth, layers) for _ in range(blocks))
+    return Residual(nn.Sequential(conv(channels, channels, 3), FeatureFusion(dense_blocks, fusion)))
+
+
 DenseSkip = Literal["h", "hl", "all"]
 
 
