@@ -11,7 +11,9 @@ adversarial term) and the down-sampling network (a cycle term). The recipes writ
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -38,9 +40,11 @@ from superres.train.losses import (
 # ----------------------------------------------------------------------------- the terms
 
 
-def _number(key: str, value: Any, low: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
-        raise ValueError(f"{key} must be a number of at least {low:g}, not {value!r}")
+def _number(key: str, value: Any, *, positive: bool = False) -> float:
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if not number or value < 0 or (positive and value == 0):
+        wanted = "a positive number" if positive else "a number of 0 or more"
+        raise ValueError(f"{key} must be {wanted}, not {value!r}")
     return float(value)
 
 
@@ -121,7 +125,7 @@ class TVTerm(Term):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "power", _number("power", self.power, low=1e-12))
+        object.__setattr__(self, "power", _number("power", self.power, positive=True))
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ class AdversarialTerm(Term):
         super().__post_init__()
         _choice("gan_loss", self.gan_loss, tuple(ADVERSARIAL_LOSSES))
         _choice("discriminator", self.discriminator, tuple(DISCRIMINATORS))
-        object.__setattr__(self, "lr", _number("lr", self.lr, low=1e-12))
+        object.__setattr__(self, "lr", _number("lr", self.lr, positive=True))
         betas = self.betas
         if not (isinstance(betas, (list, tuple)) and len(betas) == 2
                 and all(not isinstance(b, bool) and isinstance(b, (int, float)) and 0 <= b < 1
@@ -176,22 +180,22 @@ def parse_losses(values: Sequence[Any], where: str = "losses") -> tuple[Term, ..
         raise ValueError(f"{where} must be a list of terms, e.g. [{{type: pixel, weight: 1.0}}],"
                          f" not {values!r}")
     terms: list[Term] = []
-    for i, values_i in enumerate(values):
+    for i, entry in enumerate(values):
         at = f"{where}[{i}]"
-        if not isinstance(values_i, Mapping):
+        if not isinstance(entry, Mapping):
             raise ValueError(f"{at} must be a mapping with a type, e.g. {{type: pixel}}, "
-                             f"not {values_i!r}")
-        kind = values_i.get("type")
+                             f"not {entry!r}")
+        kind = entry.get("type")
         if kind not in TERMS:
             raise ValueError(f"{at}.type is {kind!r}; choose one of {', '.join(TERMS)}")
         cls = TERMS[kind]
         known = {"type", *(f.name for f in fields(cls))}
-        unknown = sorted(set(values_i) - known)
+        unknown = sorted(set(entry) - known)
         if unknown:
             raise ValueError(f"{at} ({kind}): unknown key(s) {', '.join(map(str, unknown))}; "
                              f"known: {', '.join(sorted(known))}")
         try:
-            terms.append(cls(**{k: v for k, v in values_i.items() if k != "type"}))
+            terms.append(cls(**{k: v for k, v in entry.items() if k != "type"}))
         except ValueError as err:
             raise ValueError(f"{at}.{err}") from None
     for cls, what in ((AdversarialTerm, "one discriminator"), (CycleTerm, "one D_down")):
@@ -205,9 +209,9 @@ def parse_losses(values: Sequence[Any], where: str = "losses") -> tuple[Term, ..
 
 
 class ConvDownsampler(nn.Module):
-    """A learned D_down, as CinCGAN's: conv 3x3, a conv of kernel and stride `scale`, conv
-    3x3, added to the box average of SR. The last conv starts at zero, so D_down starts as
-    the box filter and learns the degradation from there rather than from noise."""
+    """A learned D_down (CinCGAN learns its own): conv 3x3, a conv of kernel and stride
+    `scale`, conv 3x3, added to the box average of SR. The last conv starts at zero, so D_down
+    starts as the box filter and learns the degradation from there rather than from noise."""
 
     def __init__(self, channels: int, scale: int, width: int = 32) -> None:
         super().__init__()
@@ -226,7 +230,8 @@ class ConvDownsampler(nn.Module):
 
 class BicubicDownsampler(nn.Module):
     """A fixed D_down: MATLAB's bicubic `imresize`, the degradation of the standard
-    benchmarks (differentiable, with nothing to learn)."""
+    benchmarks (differentiable, with nothing to learn). Every D_down is built from
+    (channels, scale); this one is the same for any number of channels."""
 
     def __init__(self, channels: int, scale: int) -> None:
         super().__init__()
@@ -355,9 +360,7 @@ class Objective:
         if self.adversary is not None:
             self.adversary.discriminator_step(sr, hr, rate)
         values = self.values(sr, hr, lr)
-        total = None
-        for value in values.values():
-            total = value if total is None else total + value
+        total = functools.reduce(operator.add, values.values())
         if self.log_fields:
             for label, value in values.items():
                 self._sums[label] += float(value.detach())
