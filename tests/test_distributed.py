@@ -40,8 +40,8 @@ def recipe_file(tmp_path_factory) -> Path:
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     """`torchrun --nproc-per-node 2 -m superres train ...` on CPU, one thread per rank."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-               "--master-port", "0", "-m", "superres", "train", *args,
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", "-m", "superres", "train", *args,
                "--device", "cpu", "--threads", "1", "-q"]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 

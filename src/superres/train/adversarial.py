@@ -9,15 +9,28 @@ separate; this object owns only what the adversarial term adds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from superres.models.discriminators import esrgan_discriminator, srgan_discriminator
-from superres.train.losses import adversarial_loss
+from superres.train.losses import AdversarialLoss, adversarial_loss
 
 DISCRIMINATORS = {"srgan": srgan_discriminator, "esrgan": esrgan_discriminator}
+
+
+class Critic(nn.Module):
+    """D's loss on a real and a fake batch: one module, so that one forward pass of a
+    distributed wrapper covers both of D's passes before their backward."""
+
+    def __init__(self, discriminator: nn.Module, gan: AdversarialLoss) -> None:
+        super().__init__()
+        self.discriminator, self.gan = discriminator, gan
+
+    def forward(self, hr: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return self.gan.discriminator_loss(self.discriminator(hr), self.discriminator(fake))
 
 
 class Adversary:
@@ -35,6 +48,12 @@ class Adversary:
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr,
                                           betas=tuple(betas))
         self.gan = adversarial_loss(gan_loss)
+        self.critic: nn.Module = Critic(self.discriminator, self.gan)
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Run D's update through `wrap` (DistributedDataParallel), so that its gradients
+        are averaged over the ranks; G's pass through the frozen D needs no wrapper."""
+        self.critic = wrap(self.critic)
 
     def discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor, rate: float) -> None:
         """Update D on (hr, sr.detach()); D's rate follows the shape of G's schedule: `rate`
@@ -42,9 +61,7 @@ class Adversary:
         for group in self.optimizer.param_groups:
             group["lr"] = rate * self.lr / self.base_lr
         self.discriminator.requires_grad_(True)
-        d_loss = self.gan.discriminator_loss(
-            self.discriminator(hr), self.discriminator(sr.detach())
-        )
+        d_loss = self.critic(hr, sr.detach())
         self.optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizer.step()

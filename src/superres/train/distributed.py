@@ -23,9 +23,9 @@ def pick_device(name: str | None = None) -> torch.device:
     """`name` (cpu, cuda, cuda:N, mps), checked to exist; default CUDA when present, else CPU."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type not in DEVICES:
+    if name.split(":")[0] not in DEVICES:
         raise ValueError(f"device {name!r}: choose one of {', '.join(DEVICES)}")
+    device = torch.device(name)
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": torch.backends.mps.is_available()}[device.type]
     if not available:
@@ -80,11 +80,11 @@ def barrier(context: Context) -> None:
 
 def launch(nproc: int, argv: Sequence[str]) -> None:
     """Run `superres ARGV...` in `nproc` processes on this machine with PyTorch's launcher:
-    the same as `torchrun --nproc-per-node NPROC -m superres ARGV...`."""
+    the same as `torchrun --standalone --nproc-per-node NPROC -m superres ARGV...`."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
     try:
-        torchrun(["--nproc-per-node", str(nproc), "-m", "superres", *argv])
+        torchrun(["--standalone", "--nproc-per-node", str(nproc), "-m", "superres", *argv])
     except ChildFailedError as err:  # its message names the failed rank and its exit code
         raise RuntimeError(f"distributed run failed: {str(err).strip().splitlines()[0]}") from None

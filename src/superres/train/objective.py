@@ -279,6 +279,7 @@ class Objective:
         self.scale = scale
         self.adversary: Adversary | None = None
         self.downsampler: nn.Module | None = None
+        self.downsampler_net: nn.Module | None = None  # D_down, or its distributed wrapper
         self.modules: list[nn.Module] = []
         self.parts: dict[str, Part] = {}
         for label, term in self.terms.items():
@@ -317,9 +318,9 @@ class Objective:
         if isinstance(term, CycleTerm):
             down = DOWNSAMPLERS[term.network](channels, scale)
             criterion = pixel_loss(term.criterion)
-            self.downsampler = down
+            self.downsampler = self.downsampler_net = down
             self.modules.append(down)
-            return lambda sr, hr, lr: criterion(down(sr), self._lr_input(lr, sr))
+            return lambda sr, hr, lr: criterion(self.downsampler_net(sr), self._lr_input(lr, sr))
         raise TypeError(f"no loss for {type(term).__name__}")
 
     def _lr_input(self, lr: torch.Tensor, sr: torch.Tensor) -> torch.Tensor:
@@ -340,6 +341,14 @@ class Objective:
         learned = self._stateful()["cycle"]
         if learned is not None:
             optimizer.add_param_group({"params": list(learned.parameters()), "multiplier": 1.0})
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Average the gradients of D and of a learned D_down over the ranks of a distributed
+        run: `wrap` is DistributedDataParallel (the VGG features have none)."""
+        if self.adversary is not None:
+            self.adversary.distribute(wrap)
+        if self._stateful()["cycle"] is not None:
+            self.downsampler_net = wrap(self.downsampler)
 
     def to(self, device: torch.device) -> Objective:
         """Move the VGG features, D (with its optimiser's future state) and D_down."""

@@ -12,8 +12,10 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -24,7 +26,8 @@ from superres.evaluation import evaluate_dataset
 from superres.inference.upscaler import Upscaler
 from superres.models import MODELS, ModelSpec, get_model
 from superres.nn.frameworks import PreUpsampling
-from superres.nn.supervision import MultiSupervised
+from superres.nn.supervision import LossFn, MultiSupervised
+from superres.train import distributed
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
 from superres.train.objective import Objective, parse_losses
 from superres.train.optim import EMA, build_optimizer, learning_rate
@@ -55,10 +58,25 @@ def train(
     max_steps: int | None = None,
     progress: bool = True,
     threads: int | None = None,
-) -> RunResult:
-    """Train `recipe` into folder `out`; stops after `max_steps` total steps if given."""
+    device: str | None = None,
+) -> RunResult | None:
+    """Train `recipe` into folder `out`; stops after `max_steps` total steps if given.
+
+    `device`: cpu, cuda or mps (default CUDA when present). Under torchrun every process
+    calls this: each trains on its shard of every global batch, and rank 0 alone validates,
+    logs and writes files; it returns the result, the other ranks None."""
     if threads:
         torch.set_num_threads(threads)
+    spec = _checked_spec(recipe)
+    context = distributed.start(device)
+    try:
+        return _Run(recipe, spec, out, context, resume, progress).run(max_steps)
+    finally:
+        distributed.stop(context)
+
+
+def _checked_spec(recipe: Recipe) -> ModelSpec:
+    """The recipe's model, refused early where the recipe asks what it cannot do."""
     spec = get_model(recipe.model)
     for scale in recipe.scales or (recipe.scale,):
         spec.check_scale(scale)
@@ -70,110 +88,136 @@ def train(
         if own_loss:
             raise ValueError(f"loss_border: {spec.name} scores its outputs in its own "
                              "training loss; leave loss_border at 0")
-    start = init_path(recipe.init) if recipe.init and not resume else None
-    out.mkdir(parents=True, exist_ok=True)
-    last = out / "last.pt"
-    if last.exists() and not resume:
-        raise FileExistsError(f"{out} already holds a run; use --resume to continue it")
-    if resume and not last.exists():
-        raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+    return spec
 
-    torch.manual_seed(recipe.seed)
-    model = spec.build(recipe.scale)
-    if start:  # a resumed run's weights come from its checkpoint
-        skipped = load_weights(model, start, strict=False)
-        if skipped:
-            log.info("init: kept the fresh values of %s", ", ".join(skipped))
-    if recipe.scales:  # the sampler interpolates each sample by its own scale
-        model.input_upsampled = True  # a PreUpsampling model (checked above)
-    # Channels-last activations train CPU convolutions up to ~2x faster (FSRCNN, SRCNN); the
-    # function and the state dict's values are the same.
-    model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(recipe, model)
-    ema = EMA(model, recipe.ema) if recipe.ema else None
-    color = "y" if spec.color == "y" else "rgb"
-    data = recipe.data
-    images = load_images(data.train, recipe.scales or (recipe.scale,), color, progress=progress,
-                         degradation=recipe.degradation)
-    sampler = PatchSampler(images, recipe.scale, data.patch, data.batch, data.augment,
-                           recipe.seed, scales=recipe.scales, factors=data.scale_augment,
-                           degradation=recipe.degradation)
-    # `loss` alone is one pixel term and the `gan` stage three (`Adversarial.terms`), so the
-    # recipes written before `losses` train as they did.
-    terms = recipe.losses or (recipe.gan.terms(recipe.loss) if recipe.gan else
-                              ({"type": "pixel", "criterion": recipe.loss},))
-    objective = Objective(parse_losses(terms), scale=recipe.scale,
-                          hr_patch=data.patch * recipe.scale, channels=1 if color == "y" else 3,
-                          base_lr=recipe.optimizer.lr, log_terms=bool(recipe.losses))
-    objective.join(optimizer)  # a learned D_down trains with the generator
-    # Multi-output models (DRCN, LapSRN) apply a lone pixel term to each output themselves.
-    loss_fn = (objective.supervised_loss_fn(spec.name) if isinstance(model, MultiSupervised)
-               else None)
 
-    step, best_psnr, best_step, elapsed = 0, -math.inf, -1, 0.0
-    fields = _log_fields(recipe) + objective.log_fields
-    if resume:
-        _check_same_recipe(recipe, out / "recipe.yaml")
-        state = load_checkpoint(last)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        if ema:
-            ema.shadow = state["ema"]
-        objective.load_state_dict(state)
-        step, best_psnr, best_step = state["step"], state["best_psnr"], state["best_step"]
-        elapsed = state.get("seconds", 0.0)
-        _truncate_log(out / "log.csv", step, fields)
-    else:
-        (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-        _truncate_log(out / "log.csv", 0, fields)
+class _SupervisedLoss(nn.Module):
+    """A multi-supervised model's own loss as a forward pass, so that a distributed wrapper
+    sees (and synchronises) the pass that computes it."""
 
-    total = min(recipe.schedule.steps, max_steps) if max_steps else recipe.schedule.steps
-    # Validation at `scale` picks the best weights; a multi-scale run also logs the others.
-    eval_models = {scale: spec.build(scale).eval()
-                   for scale in dict.fromkeys((recipe.scale, *recipe.scales))}
-    # Training time carries over a resume, so the log tells what a model really cost.
-    started = time.perf_counter() - elapsed
-    running, count = 0.0, 0
-    bar = tqdm(total=total, initial=step, desc=f"{spec.name} x{recipe.scale}", unit="step",
-               disable=not progress, dynamic_ncols=True)
-    model.train()
-    while step < total:
-        lr_base = learning_rate(recipe, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_base * group["multiplier"]
-        lr_batch, hr_batch = sampler.next_batch()
-        lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
-        if loss_fn is not None:  # multi-output models: DRCN, LapSRN
-            loss = model.training_loss(lr_batch, hr_batch, loss_fn, step)
-        else:  # the weighted terms; an adversarial term updates D first
-            sr, hr = _centre(recipe.loss_border, model(lr_batch), hr_batch)
-            loss = objective.loss(sr, hr, lr_batch, lr_base)
-        if recipe.loss_reduction == "sum":  # over the scored pixels of one image
-            loss = loss * _centre(recipe.loss_border, hr_batch[0])[0].numel()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.clip_grad and recipe.clip_mode == "adjustable":  # VDSR: theta / lr
-            nn.utils.clip_grad_value_(model.parameters(), recipe.clip_grad / lr_base)
-        elif recipe.clip_grad:
-            nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
-        optimizer.step()
-        if ema:
-            ema.update(model)
-        step += 1
-        running, count = running + loss.item(), count + 1
-        bar.update(1)
+    def __init__(self, model: MultiSupervised, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
 
-        validate = step % recipe.validate_every == 0 or step == total
-        if validate or step % recipe.checkpoint_every == 0:
+    def forward(self, lr: torch.Tensor, hr: torch.Tensor, step: int) -> torch.Tensor:
+        return self.model.training_loss(lr, hr, self.loss_fn, step)
+
+
+class _Run:
+    """One training run: everything a step needs, and everything a checkpoint restores."""
+
+    def __init__(self, recipe: Recipe, spec: ModelSpec, out: Path,
+                 context: distributed.Context, resume: bool, progress: bool) -> None:
+        self.recipe, self.spec, self.out, self.context = recipe, spec, out, context
+        self.main, self.device = context.main, context.device
+        self.progress = progress and context.main
+        start = init_path(recipe.init) if recipe.init and not resume else None
+        self.last = out / "last.pt"
+        if self.last.exists() and not resume:
+            raise FileExistsError(f"{out} already holds a run; use --resume to continue it")
+        if resume and not self.last.exists():
+            raise FileNotFoundError(f"nothing to resume: {self.last} does not exist")
+        if recipe.precision == "float16" and (recipe.gan or any(
+                term.get("type") == "adversarial" for term in recipe.losses)):
+            raise ValueError("precision float16 scales G's gradients only; train a GAN with "
+                             "bfloat16 or float32")
+        if self.main:
+            out.mkdir(parents=True, exist_ok=True)
+
+        torch.manual_seed(recipe.seed)
+        model = spec.build(recipe.scale)
+        if start:  # a resumed run's weights come from its checkpoint
+            skipped = load_weights(model, start, strict=False)
+            if skipped:
+                log.info("init: kept the fresh values of %s", ", ".join(skipped))
+        if recipe.scales:  # the sampler interpolates each sample by its own scale
+            model.input_upsampled = True  # a PreUpsampling model (checked above)
+        # Channels-last activations train CPU convolutions up to ~2x faster (FSRCNN, SRCNN);
+        # the function and the state dict's values are the same.
+        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(recipe, model)
+        self.ema = EMA(model, recipe.ema) if recipe.ema else None
+        color = "y" if spec.color == "y" else "rgb"
+        data = recipe.data
+        images = load_images(data.train, recipe.scales or (recipe.scale,), color,
+                             progress=self.progress, degradation=recipe.degradation)
+        self.sampler = PatchSampler(
+            images, recipe.scale, data.patch, data.batch, data.augment, recipe.seed,
+            scales=recipe.scales, factors=data.scale_augment, degradation=recipe.degradation,
+            shard=(context.rank, context.world))
+        # `loss` alone is one pixel term and the `gan` stage three (`Adversarial.terms`), so
+        # the recipes written before `losses` train as they did.
+        terms = recipe.losses or (recipe.gan.terms(recipe.loss) if recipe.gan else
+                                  ({"type": "pixel", "criterion": recipe.loss},))
+        self.objective = Objective(
+            parse_losses(terms), scale=recipe.scale, hr_patch=data.patch * recipe.scale,
+            channels=1 if color == "y" else 3, base_lr=recipe.optimizer.lr,
+            log_terms=bool(recipe.losses)).to(self.device)
+        self.objective.join(self.optimizer)  # a learned D_down trains with the generator
+        # The passes that make gradients, each behind PyTorch's DistributedDataParallel in a
+        # distributed run: G (or a multi-output model's own loss), D, a learned D_down.
+        wrap = self._distributed if context.distributed else (lambda module: module)
+        if isinstance(model, MultiSupervised):  # DRCN, LapSRN apply a lone pixel term
+            self.supervised: nn.Module | None = wrap(_SupervisedLoss(
+                model, self.objective.supervised_loss_fn(spec.name)))
+            self.net: nn.Module = model
+        else:
+            self.supervised, self.net = None, wrap(model)
+        if recipe.compile:
+            self.net = torch.compile(self.net)
+        if context.distributed:
+            self.objective.distribute(wrap)
+        amp = recipe.precision != "float32"
+        self.autocast_dtype = getattr(torch, recipe.precision) if amp else None
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=recipe.precision == "float16")
+
+    def _distributed(self, module: nn.Module) -> nn.Module:
+        # A channels-last weight with one input channel has strides that DDP's bucket view
+        # reads as a different layout of the same gradient; it warns, and nothing is wrong.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def run(self, max_steps: int | None) -> RunResult | None:
+        recipe, out = self.recipe, self.out
+        step, best_psnr, best_step, elapsed = 0, -math.inf, -1, 0.0
+        fields = _log_fields(recipe) + self.objective.log_fields
+        if self.last.exists():  # a resume (checked in __init__)
+            _check_same_recipe(recipe, out / "recipe.yaml")
+            step, best_psnr, best_step, elapsed = self._restore(load_checkpoint(self.last))
+            if self.main:
+                _truncate_log(out / "log.csv", step, fields)
+        elif self.main:
+            (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+            _truncate_log(out / "log.csv", 0, fields)
+
+        total = min(recipe.schedule.steps, max_steps) if max_steps else recipe.schedule.steps
+        # Validation at `scale` picks the best weights; a multi-scale run also logs the others.
+        eval_models = {scale: self.spec.build(scale).to(self.device).eval()
+                       for scale in dict.fromkeys((recipe.scale, *recipe.scales))}
+        # Training time carries over a resume, so the log tells what a model really cost.
+        started = time.perf_counter() - elapsed
+        running, count = 0.0, 0
+        bar = tqdm(total=total, initial=step, desc=f"{self.spec.name} x{recipe.scale}",
+                   unit="step", disable=not self.progress, dynamic_ncols=True)
+        self.model.train()
+        while step < total:
+            lr_base = learning_rate(recipe, step)
+            loss = self._step(step, lr_base)
+            step += 1
+            running, count = running + loss, count + 1
+            bar.update(1)
+            validate = step % recipe.validate_every == 0 or step == total
+            if not self.main or not (validate or step % recipe.checkpoint_every == 0):
+                continue
             row = {"step": step, "loss": running / count, "lr": lr_base,
                    "seconds": round(time.perf_counter() - started, 1),
-                   **objective.log_row()}  # d_loss, and per-term means of a `losses` recipe
+                   **self.objective.log_row()}  # d_loss, and per-term means of `losses`
             running, count = 0.0, 0
             if validate:
-                psnr = _validate(spec, recipe, eval_models, ema.shadow if ema else
-                                 model.state_dict(), row)
+                weights = self.ema.shadow if self.ema else self.model.state_dict()
+                psnr = _validate(self.spec, recipe, eval_models, weights, row, self.device)
                 bar.set_postfix(loss=f"{row['loss']:.2e}", psnr=f"{psnr:.3f}")
                 meta = _metadata(recipe, step, psnr)
                 eval_model = eval_models[recipe.scale]
@@ -182,16 +226,70 @@ def train(
                     best_psnr, best_step = psnr, step
                     save_weights(eval_model, out / "best.safetensors", meta)
             _append_log(out / "log.csv", row, fields)
-            save_checkpoint({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state(),
-                "ema": ema.shadow if ema else None, "step": step,
-                **objective.state_dict(),  # D and its optimiser, a learned D_down
-                "seconds": time.perf_counter() - started,
-                "best_psnr": best_psnr, "best_step": best_step,
-            }, last)
-    bar.close()
-    return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+            save_checkpoint(self._state(step, best_psnr, best_step,
+                                        time.perf_counter() - started), self.last)
+        bar.close()
+        distributed.barrier(self.context)  # the files are written before any rank returns
+        if not self.main:
+            return None
+        return RunResult(out=out, steps=step, best_psnr=best_psnr, best_step=best_step)
+
+    def _step(self, step: int, lr_base: float) -> float:
+        """One optimiser step at base learning rate `lr_base`; the loss, as a number."""
+        recipe, model, optimizer = self.recipe, self.model, self.optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = lr_base * group["multiplier"]
+        lr_batch, hr_batch = (x.to(self.device) for x in self.sampler.next_batch())
+        lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, self.autocast_dtype,
+                            enabled=self.autocast_dtype is not None):
+            if self.supervised is not None:  # multi-output models: DRCN, LapSRN
+                loss = self.supervised(lr_batch, hr_batch, step)
+            else:  # the weighted terms; an adversarial term updates D first
+                sr, hr = _centre(recipe.loss_border, self.net(lr_batch), hr_batch)
+                loss = self.objective.loss(sr, hr, lr_batch, lr_base)
+        if recipe.loss_reduction == "sum":  # over the scored pixels of one image
+            loss = loss * _centre(recipe.loss_border, hr_batch[0])[0].numel()
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()  # the gradients are averaged over the ranks here
+        self.scaler.unscale_(optimizer)
+        if recipe.clip_grad and recipe.clip_mode == "adjustable":  # VDSR: theta / lr
+            nn.utils.clip_grad_value_(model.parameters(), recipe.clip_grad / lr_base)
+        elif recipe.clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        if self.ema:
+            self.ema.update(model)
+        return loss.item()
+
+    def _state(self, step: int, best_psnr: float, best_step: int,
+               seconds: float) -> dict[str, Any]:
+        """What a resume needs. Every rank draws from the same sampler stream and seeds, so
+        rank 0's state is every rank's."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "ema": self.ema.shadow if self.ema else None, "step": step,
+            **self.objective.state_dict(),  # D and its optimiser, a learned D_down
+            "scaler": self.scaler.state_dict(), "seconds": seconds,
+            "best_psnr": best_psnr, "best_step": best_step,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> tuple[int, float, int, float]:
+        """Load a checkpoint (written on any device) into this run; returns step, best PSNR,
+        its step, and the seconds trained."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.ema:
+            self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
+        self.objective.load_state_dict(state)
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        return (state["step"], state["best_psnr"], state["best_step"],
+                state.get("seconds", 0.0))
 
 
 def _centre(border: int, *images: torch.Tensor) -> list[torch.Tensor]:
@@ -202,13 +300,14 @@ def _centre(border: int, *images: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _validate(spec: ModelSpec, recipe: Recipe, eval_models: dict[int, nn.Module],
-              weights: dict[str, torch.Tensor], row: dict) -> float:
+              weights: dict[str, torch.Tensor], row: dict, device: torch.device) -> float:
     """Score `weights` at every scale of `eval_models` into the log `row`; return the PSNR
     at `scale`, which picks the best weights."""
     for scale, eval_model in eval_models.items():
         eval_model.load_state_dict(weights)
-        score = evaluate_dataset(Upscaler(spec, scale, eval_model, torch.device("cpu")),
-                                 recipe.validate_on, progress=False)
+        score = evaluate_dataset(Upscaler(spec, scale, eval_model, device),
+                                 recipe.validate_on, progress=False,
+                                 degradation=recipe.degradation)
         suffix = "" if scale == recipe.scale else f"_x{scale}"
         row.update({f"val_psnr{suffix}": round(score.psnr, 4),
                     f"val_ssim{suffix}": round(score.ssim, 5)})
