@@ -105,9 +105,10 @@ def _patches(image: torch.Tensor, spec: ModelSpec, scale: int, lr_size: int
 @pytest.mark.parametrize("name", TRAINABLE)
 def test_fifty_steps_lower_the_loss(name: str, natural: torch.Tensor, one_thread: None) -> None:
     """50 Adam steps at 1e-4 on a batch of two natural-image patches lower the L1 loss of the
-    final output below that of step 0 (a badly scaled start barely moves it). LR patches are
-    4x4 for the heaviest models and 8x8 otherwise, so that the file runs in about a minute on
-    one CPU thread."""
+    final output by at least 10% (every model measured a drop of 45% or more) and into an
+    image's range (< 1). All 50 steps for every model, the largest included: LR patches are
+    4x4 for the heaviest models and 8x8 otherwise, so the file runs in about 75 s on one
+    CPU thread."""
     duplicate = _duplicate_of(name)
     if duplicate:
         pytest.skip(f"{name} builds the same network as {duplicate}")
@@ -126,7 +127,9 @@ def test_fifty_steps_lower_the_loss(name: str, natural: torch.Tensor, one_thread
         optimiser.step()
     with torch.no_grad():
         last = (model(lr) - hr).abs().mean().item()
-    assert last < first, f"{name}: L1 {first:.4g} at step 0, {last:.4g} after {STEPS} steps"
+    message = f"{name}: L1 {first:.4g} at step 0, {last:.4g} after {STEPS} steps"
+    assert last < 0.9 * first, message
+    assert last < 1.0, message  # an image's range: SRDenseNet's old init was still at ~500
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -6,6 +6,12 @@ reconstruction from
 the concatenated HR maps of all up-projections. PReLU (one slope) after every layer but the last.
 The projection convolutions use (kernel, stride, padding) = (6, 2, 2) at x2, (8, 4, 2) at x4
 and (12, 8, 2) at x8, as in the authors' dbpn.py (alterzero/DBPN-Pytorch, T = 7).
+
+Initialisation as in that dbpn.py: `kaiming_normal` (He normal over the fan-in) for every
+convolution and transposed convolution, zero biases, PReLU slopes 0.25. He over the fan-out,
+used before, made the 448 -> 3 reconstruction 12 times larger and started the untrained
+output at std 14 to 31 at x2; now it is about 0.9 at x2 (at most 1.6 over 30 seeds) and 0.2
+at x4 on a natural image.
 """
 
 from __future__ import annotations

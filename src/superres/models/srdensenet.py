@@ -6,6 +6,13 @@ after every layer but the last. The three variants differ only in the skip conne
 feed the bottleneck (`superres.nn.blocks.dense.DenseSkipBlocks`): SRDenseNet_H (last block only),
 SRDenseNet_HL (+ low-level features) and SRDenseNet_All (all blocks, each block also taking
 every earlier block's output: the paper's full model).
+
+Initialisation: He normal over the fan-in, std sqrt(2 / (input maps x kernel area)), zero
+biases: Caffe's "msra" filler, the framework of the paper's time (the paper's own wording is
+not checked here). He over the fan-out, used before, multiplies the activations' variance by
+fan-in / fan-out wherever a layer narrows the maps (a dense layer reads up to 1,024 maps and
+writes 16), so the untrained output's std was ~1e7 and the loss ~2e12 after 20 steps; now it
+is at most 0.4 on a natural image (10 seeds per variant; `tests/test_initialisation.py`).
 """
 
 from __future__ import annotations

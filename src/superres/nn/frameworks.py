@@ -137,7 +137,8 @@ class LaplacianPyramid(MultiSupervised):
     """Progressive upsampling to `scale`: embed the LR image, then log2(scale) pyramid levels.
 
     `levels` holds one level per x2 step, or a single level reused at every step (parameter
-    sharing across levels: the same weights then serve every scale).
+    sharing across levels: the same weights then serve every scale). `levels_used` below
+    `num_levels` stops the pyramid early: a scale curriculum trains x2 before x4 and x8.
     """
 
     def __init__(self, embed: nn.Module, levels: Sequence[PyramidLevel], scale: int) -> None:
@@ -148,12 +149,13 @@ class LaplacianPyramid(MultiSupervised):
                              f"{len(levels)}")
         self.embed = embed
         self.levels = nn.ModuleList(levels)
+        self.levels_used = self.num_levels
 
     def pyramid(self, lr: torch.Tensor) -> list[torch.Tensor]:
         """The SR image of every level, x2 first."""
         features, image = self.embed(lr), lr
         outputs = []
-        for index in range(self.num_levels):
+        for index in range(self.levels_used):
             features, image = self.levels[index % len(self.levels)](features, image)
             outputs.append(image)
         return outputs

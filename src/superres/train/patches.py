@@ -57,8 +57,8 @@ Pair = tuple[np.ndarray, np.ndarray]  # (LR, HR), float32 H x W x C
 
 @dataclass(frozen=True)
 class TrainingImage:
-    """One HR training image in the model's colour space, and its bicubic LR per scale; or,
-    for a degradation made per patch, its 8-bit pixels instead."""
+    """One HR training image in the model's colour space, its bicubic LR per scale, and, for
+    a degradation made per patch, its 8-bit pixels."""
 
     hr: np.ndarray  # float32 H x W x C, not modcropped
     lr: dict[int, np.ndarray]  # scale -> float32 LR of the HR modcropped to that scale
@@ -101,11 +101,14 @@ def _as_float(image: np.ndarray, color: str) -> np.ndarray:
 
 def load_images(
     datasets: Sequence[str], scales: Sequence[int], color: str, progress: bool = True,
-    degradation: DegradationSpec = "bicubic",
+    degradation: DegradationSpec | Sequence[DegradationSpec] = "bicubic",
 ) -> list[TrainingImage]:
-    """Every image of the training sets, with its bicubic LR at each of `scales`, or its
-    pixels for any other `degradation` (made per patch by the sampler)."""
-    per_patch = not parse_degradation(degradation).is_bicubic
+    """Every image of the training sets, with its bicubic LR at each of `scales` where
+    `degradation` is (or, for a curriculum's list, includes) bicubic, and its pixels where it
+    is (or includes) another degradation, made per patch by the sampler."""
+    kinds = {parse_degradation(d).is_bicubic for d in (
+        degradation if isinstance(degradation, list) else [degradation])}
+    per_patch, bicubic = False in kinds, True in kinds
     paths: list[Path] = []
     for dataset in datasets:
         paths += dataset_images(dataset)[1]
@@ -116,11 +119,9 @@ def load_images(
         pixels = read_image(path).pixels
         if pixels.dtype != np.uint8:
             pixels = (pixels // 257).astype(np.uint8)
-        if per_patch:
-            images.append(TrainingImage(_as_float(pixels, color), {}, pixels))
-            continue
-        lrs = {scale: _as_float(bicubic_lr(pixels, scale), color) for scale in scales}
-        images.append(TrainingImage(_as_float(pixels, color), lrs))
+        lrs = {scale: _as_float(bicubic_lr(pixels, scale), color)
+               for scale in (scales if bicubic else ())}
+        images.append(TrainingImage(_as_float(pixels, color), lrs, pixels if per_patch else None))
     return images
 
 

@@ -94,6 +94,15 @@ class Adversarial:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """A stretch of a curriculum: until step `until`, train at `scale` on `degradation`."""
+
+    until: int
+    scale: int
+    degradation: Any
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything that defines a training run."""
 
@@ -169,10 +178,45 @@ class Recipe:
         if any(not 0 < factor <= 1 for factor in self.data.scale_augment):
             raise ValueError(f"data.scale_augment {list(self.data.scale_augment)}: downscaling "
                              "factors must lie in (0, 1], e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]")
-        degradation = parse_degradation(self.degradation)  # a mistake names the key
-        if not degradation.is_bicubic and (self.scales or self.data.scale_augment):
-            raise ValueError(f"degradation {degradation}: scales and data.scale_augment make "
-                             "bicubic LR only")
+        for phase in self.phases():  # a mistake names the key
+            degradation = parse_degradation(phase.degradation)
+            if not degradation.is_bicubic and (self.scales or self.data.scale_augment):
+                raise ValueError(f"degradation {degradation}: scales and data.scale_augment "
+                                 "make bicubic LR only")
+
+    def phases(self) -> tuple[Phase, ...]:
+        """The curriculum's phases, easy to hard, then the recipe's own task (its `scale` and
+        `degradation`) to the end of the schedule; without a curriculum, that task alone."""
+        own = Phase(self.schedule.steps, self.scale, self.degradation)
+        if not self.curriculum:
+            return (own,)
+        phases = []
+        for i, values in enumerate(self.curriculum):
+            where = f"curriculum[{i}]"
+            if not isinstance(values, dict):
+                raise ValueError(f"{where}: expected a mapping such as {{until: 10000, scale: 2}}")
+            unknown = sorted(set(values) - {"until", "scale", "degradation"})
+            if unknown or "until" not in values:
+                raise ValueError(f"{where}: needs `until` (a step) and may set scale and "
+                                 f"degradation; unknown key(s): {', '.join(unknown) or 'none'}")
+            phase = Phase(_checked(values["until"], int, f"{where}.until"),
+                          _checked(values.get("scale", self.scale), int, f"{where}.scale"),
+                          values.get("degradation", self.degradation))
+            parse_degradation(phase.degradation, where=f"{where}.degradation")
+            previous = phases[-1].until if phases else 0
+            if not previous < phase.until < self.schedule.steps:
+                raise ValueError(f"{where}.until {phase.until} must follow {previous} and come "
+                                 f"before the end of the schedule ({self.schedule.steps})")
+            if phase.scale != self.scale and not (
+                    2 <= phase.scale < self.scale and self.scale % phase.scale == 0
+                    and phase.scale & (phase.scale - 1) == 0):
+                raise ValueError(f"{where}.scale {phase.scale}: a scale curriculum climbs the "
+                                 f"x2 steps of a pyramid to {self.scale} (2, 4, ...)")
+            phases.append(phase)
+        if self.scales and any(p.scale != self.scale for p in phases):
+            raise ValueError("curriculum scales and multi-scale training (scales) both pick "
+                             "the scale of a sample: use one")
+        return (*phases, own)
 
     def _check_losses(self) -> None:
         """`losses` (and the `gan` stage, as terms) parsed strictly, and the options that

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from superres.evaluation import evaluate_dataset
 from superres.inference.upscaler import Upscaler
 from superres.models import MODELS, ModelSpec, get_model
-from superres.nn.frameworks import PreUpsampling
+from superres.nn.frameworks import LaplacianPyramid, PreUpsampling, pyramid_levels
 from superres.nn.supervision import LossFn, MultiSupervised
 from superres.train import distributed
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
@@ -139,12 +139,7 @@ class _Run:
         self.ema = EMA(model, recipe.ema) if recipe.ema else None
         color = "y" if spec.color == "y" else "rgb"
         data = recipe.data
-        images = load_images(data.train, recipe.scales or (recipe.scale,), color,
-                             progress=self.progress, degradation=recipe.degradation)
-        self.sampler = PatchSampler(
-            images, recipe.scale, data.patch, data.batch, data.augment, recipe.seed,
-            scales=recipe.scales, factors=data.scale_augment, degradation=recipe.degradation,
-            shard=(context.rank, context.world))
+        # The terms first: a missing VGG file stops the run before the images are read.
         # `loss` alone is one pixel term and the `gan` stage three (`Adversarial.terms`), so
         # the recipes written before `losses` train as they did.
         terms = recipe.losses or (recipe.gan.terms(recipe.loss) if recipe.gan else
@@ -153,6 +148,25 @@ class _Run:
             parse_losses(terms), scale=recipe.scale, hr_patch=data.patch * recipe.scale,
             channels=1 if color == "y" else 3, base_lr=recipe.optimizer.lr,
             log_terms=bool(recipe.losses)).to(self.device)
+        # A curriculum's phases each draw from a sampler of their own (scale, degradation);
+        # the last phase is the recipe's own task, with the stream a plain recipe would draw.
+        self.phases = recipe.phases()
+        climbs = any(phase.scale != recipe.scale for phase in self.phases)
+        if climbs and not isinstance(model, LaplacianPyramid):
+            raise ValueError(f"a scale curriculum climbs a pyramid's x2 levels; {spec.name} "
+                             "is not progressive (LapSRN, MS-LapSRN are)")
+        if climbs and self.objective.adversary is not None:
+            raise ValueError("a scale curriculum changes the HR patch size, which the "
+                             "discriminator's input is fixed to: train the GAN stage at one scale")
+        scales = sorted({*(recipe.scales or (recipe.scale,)),
+                         *(phase.scale for phase in self.phases)})
+        images = load_images(data.train, scales, color, progress=self.progress,
+                             degradation=[phase.degradation for phase in self.phases])
+        self.samplers = [PatchSampler(
+            images, phase.scale, data.patch, data.batch, data.augment,
+            recipe.seed + len(self.phases) - 1 - i, scales=recipe.scales,
+            factors=data.scale_augment, degradation=phase.degradation,
+            shard=(context.rank, context.world)) for i, phase in enumerate(self.phases)]
         self.objective.join(self.optimizer)  # a learned D_down trains with the generator
         # The passes that make gradients, each behind PyTorch's DistributedDataParallel in a
         # distributed run: G (or a multi-output model's own loss), D, a learned D_down.
@@ -172,12 +186,20 @@ class _Run:
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=recipe.precision == "float16")
 
+    def _phase(self, step: int) -> int:
+        """The index of the curriculum phase that `step` belongs to."""
+        return next(i for i, phase in enumerate(self.phases) if step < phase.until
+                    or i == len(self.phases) - 1)
+
     def _distributed(self, module: nn.Module) -> nn.Module:
         # A channels-last weight with one input channel has strides that DDP's bucket view
         # reads as a different layout of the same gradient; it warns, and nothing is wrong.
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        # Levels above a scale curriculum's current one get no gradient.
+        unused = any(phase.scale != self.recipe.scale for phase in self.recipe.phases())
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids,
+                                                   find_unused_parameters=unused)
 
     def run(self, max_steps: int | None) -> RunResult | None:
         recipe, out = self.recipe, self.out
@@ -239,7 +261,11 @@ class _Run:
         recipe, model, optimizer = self.recipe, self.model, self.optimizer
         for group in optimizer.param_groups:
             group["lr"] = lr_base * group["multiplier"]
-        lr_batch, hr_batch = (x.to(self.device) for x in self.sampler.next_batch())
+        phase = self._phase(step)
+        if isinstance(self.model, LaplacianPyramid):  # a scale curriculum's current level
+            self.model.levels_used = pyramid_levels(self.phases[phase].scale)
+        sampler = self.samplers[phase]
+        lr_batch, hr_batch = (x.to(self.device) for x in sampler.next_batch())
         lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, self.autocast_dtype,
                             enabled=self.autocast_dtype is not None):
@@ -269,7 +295,8 @@ class _Run:
         rank 0's state is every rank's."""
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "sampler": self.sampler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "sampler": self.samplers[-1].state_dict(), "torch_rng": torch.get_rng_state(),
+            "curriculum": [sampler.state_dict() for sampler in self.samplers[:-1]],
             "ema": self.ema.shadow if self.ema else None, "step": step,
             **self.objective.state_dict(),  # D and its optimiser, a learned D_down
             "scaler": self.scaler.state_dict(), "seconds": seconds,
@@ -281,7 +308,10 @@ class _Run:
         its step, and the seconds trained."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.load_state_dict(state["sampler"])
+        self.samplers[-1].load_state_dict(state["sampler"])
+        for sampler, sampler_state in zip(self.samplers, state.get("curriculum", []),
+                                          strict=False):
+            sampler.load_state_dict(sampler_state)
         torch.set_rng_state(state["torch_rng"])
         if self.ema:
             self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
