@@ -78,6 +78,15 @@ def barrier(context: Context) -> None:
         dist.barrier()
 
 
+def mean(context: Context, value: torch.Tensor) -> torch.Tensor:
+    """The mean of `value` over the ranks (e.g. the loss of the global batch, for the log)."""
+    if not context.distributed:
+        return value
+    total = value.clone()
+    dist.all_reduce(total)
+    return total / context.world
+
+
 def launch(nproc: int, argv: Sequence[str]) -> None:
     """Run `superres ARGV...` in `nproc` processes on this machine with PyTorch's launcher:
     the same as `torchrun --standalone --nproc-per-node NPROC -m superres ARGV...`."""

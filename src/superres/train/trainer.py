@@ -287,7 +287,7 @@ class _Run:
         self.scaler.update()
         if self.ema:
             self.ema.update(model)
-        return loss.item()
+        return distributed.mean(self.context, loss.detach()).item()  # the global batch's
 
     def _state(self, step: int, best_psnr: float, best_step: int,
                seconds: float) -> dict[str, Any]:
