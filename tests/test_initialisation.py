@@ -10,7 +10,8 @@ Sane, on [0, 1] images: output std < 2 and |mean| < 2. He initialisation keeps t
 moment of its input (rms ~0.5-0.6 for a natural image), so a correctly initialised network
 without a global skip gives an output std of order 1: D-DBPN with its authors' He init
 (fan-in) measured 0.85 median, 1.55 max over 30 seeds at x2; the other models measured <= 0.55.
-Every failure seen was >= 14 (DBPN with fan-out He) and up to 1e7 (SRDenseNet).
+The failures measured: SRDenseNet ~1e7, DBPN 13 to 31 at x2 (fan-out He), MS-LapSRN up to
+5,770 at x8 for a quarter of the seeds (an amplifying shared recursion).
 """
 
 from __future__ import annotations
@@ -149,11 +150,12 @@ def test_ms_lapsrn_recursion_starts_contractive(seed: int, one_thread: None) -> 
 
 
 def test_ms_lapsrn_is_sane_at_x8(natural: torch.Tensor, one_thread: None) -> None:
-    """The seeds whose x8 output exploded before the scaled recursion (std 5.8 to 5,770 on
-    this image's Y) give a sane output."""
-    lr = rgb_to_y(imresize(natural, size=(8, 8)).clamp(0, 1))
-    for seed in (5, 6, 12, 15):
+    """The seeds among 0-19 whose x8 output on this 16x16 LR image had a std above 2 before
+    the recursion was scaled (20.4 for seed 12, 2.8 for 19) now give a sane output."""
+    lr = rgb_to_y(imresize(natural, size=(16, 16)).clamp(0, 1))
+    for seed in (12, 19):
         torch.manual_seed(seed)
         with torch.no_grad():
             out = ms_lapsrn(8).eval()(lr)
-        assert out.std().item() < SANE_STD and abs(out.mean().item()) < SANE_MEAN, seed
+        std, mean = out.std().item(), out.mean().item()
+        assert std < SANE_STD and abs(mean) < SANE_MEAN, f"seed {seed}: std {std:.3g}"
