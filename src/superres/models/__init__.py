@@ -12,7 +12,7 @@ from superres.models.dip import DIP
 from superres.models.drcn import DRCN
 from superres.models.edsr import EDSR, EDSR_BASELINE
 from superres.models.espcn import ESPCN
-from superres.models.esrgan import ESRGAN, RRDB, SRVGG, SRVGG_S
+from superres.models.esrgan import ESRGAN, PHOTO, RRDB, SRVGG, SRVGG_S
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
 from superres.models.interpolation import BICUBIC, BILINEAR, LANCZOS, NEAREST
 from superres.models.lapsrn import LAPSRN, MS_LAPSRN
@@ -37,6 +37,7 @@ MODELS: dict[str, ModelSpec] = {
         EDSR_BASELINE, EDSR, RDN, RCAN,  # deep residual, residual-dense, channel attention
         SRRESNET, SRGAN, RRDB, ESRGAN, SRVGG,  # perceptual SR: SRGAN, ESRGAN, compact GAN
         SRVGG_S,  # the compact GAN's generator at CPU-demo size
+        PHOTO,  # the compact generator trained on realistic degradations, for real photos
         ZSSR, DIP,  # unsupervised: learned at test time from the LR image alone
     )
 }
