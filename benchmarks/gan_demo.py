@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from crops import crop_sheet
 from safetensors import safe_open
 
 from superres.data import dataset_images
@@ -34,6 +33,7 @@ from superres.inference.upscaler import load
 from superres.metrics.niqe import NIQEModel, NIQEScore, fit_niqe_model, load_niqe_model, niqe
 from superres.metrics.perceptual import VGGFeatureDistance
 from superres.metrics.protocol import shave
+from superres.report import crop_sheet, dataset_crop_rows
 
 # Textured regions of Set14 (top, left of a 96 x 96 window in HR pixels): fur, stripes,
 # a woven cloth, a printed pattern — where the two stages differ most.
@@ -117,7 +117,8 @@ def main() -> None:
           f"{wins(results, 'vgg_distance')}/{count} images, a lower NIQE on "
           f"{wins(results, 'niqe')}/{count}.")
     if args.figure:
-        crop_sheet(upscalers, args.dataset, args.scale, CROPS, args.figure)
+        crop_sheet(upscalers, dataset_crop_rows(args.dataset, args.scale, CROPS)).save(
+            args.figure, optimize=True)
         print(f"wrote {args.figure}")
 
 

@@ -1,13 +1,15 @@
 """Peak memory and time of `superres upscale` on a large photo, each run in a fresh process.
 
     python benchmarks/peak_memory.py [--size 6000x4000] [--size 1500x1000] [--scale 4]
-                                     [--format jpg] [--threads N] [-- EXTRA UPSCALE OPTIONS]
+                                     [--format png tif jpg] [--threads N]
+                                     [-- EXTRA UPSCALE OPTIONS]
 
-For each size, writes a synthetic photo (smooth gradients, edges and fine texture, so that
-it compresses like a photograph), runs `superres upscale PHOTO -s SCALE` in a subprocess
-with the default model for the scale (the one `superres upscale` picks without -m), and
-prints the child's peak resident memory (ru_maxrss from wait4) and wall time, next to the
-sizes of the input and output images as 8-bit RGB for scale.
+For each size, writes a synthetic JPEG photo (smooth gradients, edges and fine texture, so
+that it compresses like a photograph), runs `superres upscale PHOTO -s SCALE -o OUT.FORMAT`
+in a subprocess for each output format, with the default model for the scale (the one
+`superres upscale` picks without -m), and prints the child's peak resident memory
+(ru_maxrss from wait4) and wall time, next to the sizes of the input and output images as
+8-bit RGB for scale.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def synthetic_photo(width: int, height: int, seed: int = 0) -> Image.Image:
 
 
 def save_photo(path: Path, width: int, height: int) -> None:
+    """The photo as a camera would write it: a JPEG."""
     synthetic_photo(width, height).save(path, quality=95)
 
 
@@ -63,7 +66,8 @@ def main() -> None:
     parser.add_argument("--size", action="append", metavar="WxH",
                         help="photo size (repeatable; default 6000x4000 and 1500x1000)")
     parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--format", default="jpg", choices=["jpg", "png"])
+    parser.add_argument("--format", nargs="+", default=["png", "tif", "jpg"],
+                        choices=["png", "tif", "jpg"], help="output formats (default all)")
     parser.add_argument("--threads", type=int, help="passed to superres upscale --threads")
     parser.add_argument("extra", nargs="*", help="more `superres upscale` options, after --")
     args = parser.parse_args()
@@ -73,24 +77,26 @@ def main() -> None:
     extra = [*args.extra, *(["--threads", str(args.threads)] if args.threads else [])]
     model = default_model(args.scale).name
     print(f"superres upscale -s {args.scale} (default model: {model}) {' '.join(extra)}")
-    print("| input | output | output as uint8 RGB | peak RSS | wall time |")
-    print("|---|---|---|---|---|")
+    print("| input | output | format | output as uint8 RGB | peak RSS | wall time |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
             width, height = (int(v) for v in size.lower().split("x"))
-            photo = Path(folder) / f"photo_{size}.{args.format}"
+            photo = Path(folder) / f"photo_{size}.jpg"
             # Drawn in a process of its own: a child started by this one reports this one's
             # high-water mark too (Linux carries it over exec), so this one must stay small.
             maker = multiprocessing.get_context("fork").Process(
                 target=save_photo, args=(photo, width, height))
             maker.start()
             maker.join()
-            out = Path(folder) / f"out_{size}.{args.format}"
-            seconds, peak = run_upscale(photo, out, args.scale, extra)
-            output_bytes = width * height * args.scale**2 * 3
-            print(f"| {width}x{height} | {width * args.scale}x{height * args.scale} | "
-                  f"{output_bytes / 1e9:.2f} GB | {peak / 1e9:.2f} GB | {seconds:.0f} s |")
-            out.unlink()
+            for suffix in args.format:
+                out = Path(folder) / f"out_{size}.{suffix}"
+                seconds, peak = run_upscale(photo, out, args.scale, extra)
+                output_bytes = width * height * args.scale**2 * 3
+                print(f"| {width}x{height} | {width * args.scale}x{height * args.scale} | "
+                      f"{suffix.upper()} | {output_bytes / 1e9:.2f} GB | {peak / 1e9:.2f} GB | "
+                      f"{seconds:.0f} s |", flush=True)
+                out.unlink()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"(this script's own peak, a floor under the numbers above: {own / 1e9:.2f} GB)")
 

@@ -1,7 +1,8 @@
 """Quality against CPU time of every shipped model, beside interpolation: what each costs.
 
     python benchmarks/quality_vs_time.py [-s 2 3 4] [-d Set14] [--rounds 3] [--sparse-coding]
-        [--figure docs/quality_vs_time.png] [--crops docs/shipped_crops.png]
+        [--json docs/quality_vs_time.json] [--figure docs/quality_vs_time.svg]
+        [--crops docs/shipped_crops.png]
 
 For each scale: bicubic, Lanczos, every model with shipped weights for that scale (sparse
 coding, minutes per image, only with --sparse-coding), and the default model with the x8
@@ -11,21 +12,22 @@ thread, timed in process CPU time, which other jobs on the machine disturb littl
 outputs are scored with the standard protocol (PSNR/SSIM on Y, `scale` pixels shaved, as
 `superres eval`). Methods under SLOW seconds are timed again, the best of `rounds`
 interleaved rounds. Prints a Markdown table per scale with each method's time as a ratio to
-bicubic's in the same run, draws PSNR against time, and the same HR crops from every x3
-method side by side. docs/benchmarks.md was made with it.
+bicubic's in the same run; writes the runs as `superres eval --json` does (with the clock
+they were timed by), which `superres report` turns into a page; and draws, with the same
+functions as `superres report` (`superres.report`), PSNR against time and the same HR crops
+from every x3 method side by side. docs/benchmarks.md was made with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from crops import crop_sheet
 from timing import best_times
 
 from superres.data import dataset_images
@@ -34,6 +36,7 @@ from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler, load
 from superres.metrics.protocol import score
 from superres.models import MODELS, default_model
+from superres.report import crop_sheet, dataset_crop_rows, parse_run, psnr_time_svg, write_text
 from superres.weights import shipped_weights
 
 SLOW = 30.0  # CPU seconds: a method this slow over the set is timed by its first run alone
@@ -45,7 +48,8 @@ CROPS = {"zebra": (80, 260), "baboon": (40, 150), "comic": (60, 60)}
 
 
 def methods(scale: int, sparse_coding: bool) -> dict[str, Upscaler]:
-    """Interpolation, the shipped models, and the default with TTA, for `scale`."""
+    """Interpolation, the shipped models, and the default with TTA, for `scale`, by the
+    label `superres report` gives them."""
     has_weights = {w.model for w in shipped_weights() if w.scale == scale}
     if not sparse_coding:
         has_weights.discard("sparse-coding")
@@ -55,6 +59,17 @@ def methods(scale: int, sparse_coding: bool) -> dict[str, Upscaler]:
     if best in shipped:
         found[f"{best} + TTA"] = load(best, scale, tta=True)
     return found
+
+
+def run_json(label: str, scale: int, dataset: str, images: int, found: Scores,
+             seconds: float, rounds: int) -> dict:
+    """One method's result as `superres eval --json` writes it, timed by this script's clock."""
+    psnr, ssim = found
+    model, tta = label.removesuffix(" + TTA"), label.endswith(" + TTA")
+    return {"model": model, "scale": scale, "channel": "y", "degradation": "bicubic",
+            "tta": tta, "clock": f"CPU time, one thread, best of {rounds} rounds",
+            "results": [{"dataset": dataset, "images": images, "psnr": psnr, "ssim": ssim,
+                         "seconds": seconds}]}
 
 
 def pairs(dataset: str, scale: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -70,26 +85,6 @@ def mean_scores(sr: list[np.ndarray], hr: list[np.ndarray], scale: int) -> Score
     return float(np.mean([f.psnr for f in found])), float(np.mean([f.ssim for f in found]))
 
 
-def plot(rows: dict[int, list[tuple[str, Scores, float]]], dataset: str,
-         path: Path) -> None:
-    """One panel per scale: PSNR against CPU ms per image, log time axis."""
-    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4), squeeze=False)
-    for ax, (scale, found) in zip(axes[0], rows.items(), strict=True):
-        for name, (psnr, _), ms in found:
-            ax.scatter(ms, psnr, color="tab:gray" if name in ("bicubic", "lanczos")
-                       else "tab:blue")
-            ax.annotate(name, (ms, psnr), textcoords="offset points", xytext=(5, -3),
-                        fontsize=8)
-        ax.set_xscale("log")
-        ax.margins(x=0.3)  # room for the labels
-        ax.set_xlabel("CPU ms per image, one thread")
-        ax.set_ylabel(f"{dataset} PSNR (dB, Y)")
-        ax.set_title(f"x{scale}")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-s", "--scales", type=int, nargs="+", default=[2, 3, 4])
@@ -97,7 +92,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (default 3)")
     parser.add_argument("--sparse-coding", action="store_true",
                         help="include sparse coding (x3; minutes per image)")
-    parser.add_argument("--figure", type=Path, help="write the PSNR-vs-time plot here (PNG)")
+    parser.add_argument("--json", type=Path, help="write the runs here, one per line")
+    parser.add_argument("--figure", type=Path, help="write the PSNR-vs-time plot here (SVG)")
     parser.add_argument("--crops", type=Path, help="write the x3 crops figure here (PNG)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -105,7 +101,7 @@ def main() -> None:
     print(f"{args.dataset}; PSNR/SSIM on Y, scale pixels shaved; CPU ms per image on one "
           f"thread, best of {args.rounds} interleaved rounds. Load average at the start: "
           f"{os.getloadavg()[0]:.1f}.\n")
-    rows: dict[int, list[tuple[str, Scores, float]]] = {}
+    runs: list[dict] = []
     for scale in args.scales:
         upscalers = methods(scale, args.sparse_coding)
         hr, lr = pairs(args.dataset, scale)
@@ -118,20 +114,25 @@ def main() -> None:
         fast = {name: (lambda u=u, lr=lr: [u.upscale(image) for image in lr])
                 for name, u in upscalers.items() if seconds[name] < SLOW}
         seconds |= best_times(fast, args.rounds, time.process_time)
-        rows[scale] = [(name, scores[name], seconds[name] * 1000 / len(lr))
-                       for name in upscalers]
+        runs += [run_json(name, scale, args.dataset, len(lr), scores[name], seconds[name],
+                          args.rounds) for name in upscalers]
         print(f"| x{scale} | PSNR (dB) | SSIM | CPU ms per image | time / bicubic |")
         print("| --- | --- | --- | --- | --- |")
-        for name, (psnr, ssim), ms in rows[scale]:
-            print(f"| {name} | {psnr:.2f} | {ssim:.4f} | {ms:.0f} | "
-                  f"{seconds[name] / seconds['bicubic']:.1f} |")
+        for name, (psnr, ssim) in scores.items():
+            print(f"| {name} | {psnr:.2f} | {ssim:.4f} | {seconds[name] * 1000 / len(lr):.0f} "
+                  f"| {seconds[name] / seconds['bicubic']:.1f} |")
         print()
     print(f"Load average at the end: {os.getloadavg()[0]:.1f}.")
+    if args.json:
+        write_text(args.json, "".join(json.dumps(run) + "\n" for run in runs))
+        print(f"wrote {args.json}")
     if args.figure:
-        plot(rows, args.dataset, args.figure)
+        write_text(args.figure, psnr_time_svg([parse_run(run) for run in runs],
+                                              standalone=True))
         print(f"wrote {args.figure}")
     if args.crops:
-        crop_sheet(methods(3, args.sparse_coding), "Set14", 3, CROPS, args.crops)
+        sheet = crop_sheet(methods(3, args.sparse_coding), dataset_crop_rows("Set14", 3, CROPS))
+        sheet.save(args.crops, optimize=True)
         print(f"wrote {args.crops}")
 
 

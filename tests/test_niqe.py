@@ -16,6 +16,7 @@ from superres.image.io import read_image
 from superres.image.resize import imresize
 from superres.inference.upscaler import load
 from superres.metrics.niqe import (
+    MODEL_FILE,
     OFFICIAL_URL,
     NIQEModel,
     NIQEScore,
@@ -26,7 +27,7 @@ from superres.metrics.niqe import (
     niqe,
 )
 from superres.metrics.perceptual import VGGFeatureDistance
-from superres.weights import WeightsNotFoundError
+from superres.weights import WeightsNotFoundError, weights_root
 
 
 def _aggd_samples(shape: float, left: float, right: float, n: int, seed: int) -> np.ndarray:
@@ -96,6 +97,16 @@ def test_niqe_rises_when_a_photo_is_blurred_or_noised(require_dataset):
         clean = niqe(photo, model)
         assert niqe(_blurred(photo), model) > clean + 2
         assert niqe(_noisy(photo.astype(np.float64), 15), model) > clean + 2
+
+
+def test_niqe_of_baboon_is_the_authors_matlab_value(require_dataset):
+    """MATLAB R2021a's NIQE of Set14's baboon cut to its first 492 columns, on Y without a
+    border crop, is 5.72957338 (BasicSR's calibration) with the authors' pristine model."""
+    if not (weights_root() / MODEL_FILE).is_file():
+        pytest.skip(f"the authors' pristine model {MODEL_FILE} is not in the weights folder "
+                    f"({weights_root()}); see docs/perceptual.md")
+    baboon = read_image(require_dataset("Set14") / "baboon.png").pixels[:, :492]
+    assert niqe(baboon) == pytest.approx(5.72957338, abs=1e-3)  # the default model file
 
 
 def test_a_missing_pristine_model_says_where_to_get_it(tmp_path, monkeypatch):

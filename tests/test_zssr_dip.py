@@ -184,6 +184,38 @@ def test_dip_output_is_the_hr_size_for_sizes_not_multiples_of_32():
     assert out.min() >= 0 and out.max() <= 1  # a sigmoid output
 
 
+# ----------------------------------------------------------------- in the upscaler, threaded
+
+
+@pytest.fixture
+def two_threads():
+    """This machine's default thread count, which the module's one thread would hide: with
+    more than one, the upscaler splits untiled images across worker threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("spec", [ZSSR, DIP], ids=["zssr", "dip"])
+def test_a_model_that_trains_at_test_time_learns_once_from_the_whole_image_on_all_threads(
+    spec, two_threads, monkeypatch
+):
+    model = (ZeroShotSR(2, iterations=3, self_ensemble=False, back_projection=1, progress=False)
+             if spec is ZSSR else DeepImagePrior(2, iterations=3, width=16, progress=False))
+    seen = []
+    train = model._train
+
+    def spy(lr: torch.Tensor, start: float):
+        seen.append((tuple(lr.shape), torch.get_num_threads()))
+        return train(lr, start)
+
+    monkeypatch.setattr(model, "_train", spy)
+    sr = upscaler(spec, model).run(LR)
+    assert sr.shape == (1, 3, 64, 64)
+    assert seen == [((1, 3, 32, 32), 2)]  # one job, the whole image, every thread
+
+
 # ------------------------------------------------------------------------------ registry
 
 

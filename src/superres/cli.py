@@ -33,12 +33,23 @@ class UsageError(Exception):
 
 
 def _error(message: str) -> None:
-    print(f"superres: error: {message}", file=sys.stderr)
+    """An error as one line, whatever the message it reports (library messages may hold
+    newlines)."""
+    print(f"superres: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _warning(message: Warning | str, *_: object, **__: object) -> None:
     """A warning as one line, like an error: the user needs what happened, not our source."""
     print(f"superres: warning: {message}", file=sys.stderr)
+
+
+def _file_output(out: str, what: str) -> Path:
+    """The one file -o names for commands that write one file: a folder there is a usage
+    error, found before any work rather than when the result is written."""
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"-o {out} is a folder; name the {what} file to write")
+    return path
 
 
 # ---------------------------------------------------------------- upscale
@@ -152,16 +163,22 @@ def _upscale_batch(upscaler: Upscaler, batch: list[tuple[Path, Path, Any]],
     jobs, batch[:] = list(batch), []
     if not jobs:
         return 0
+    if len(jobs) == 1:  # alone, as every large image is: a large output streams to its file
+        source, target, picture = jobs[0]
+        try:
+            upscaler.upscale_to_file(picture, target)
+        except (ValueError, OSError, RuntimeError, MemoryError) as err:
+            failures.append(ImageReadError(str(source), str(err)))
+            return 0
+        _wrote(upscaler, target, picture, many)
+        return 1
     # 8-bit gray and RGB go in as Pillow images: the result is then painted straight into
     # the Pillow image that is written, without a second full-size copy of it
     images = [to_pil(p) if p.bit_depth == 8 and not p.has_alpha else p for _, _, p in jobs]
     try:
         results = upscaler.upscale(images)
-    except (ValueError, OSError, RuntimeError, MemoryError) as err:
-        if len(jobs) > 1:
-            return sum(_upscale_batch(upscaler, [job], failures, many) for job in jobs)
-        failures.append(ImageReadError(str(jobs[0][0]), str(err)))
-        return 0
+    except (ValueError, OSError, RuntimeError, MemoryError):
+        return sum(_upscale_batch(upscaler, [job], failures, many) for job in jobs)
     written = 0
     for (source, target, picture), result in zip(jobs, results, strict=True):
         try:
@@ -170,10 +187,15 @@ def _upscale_batch(upscaler: Upscaler, batch: list[tuple[Path, Path, Any]],
             failures.append(ImageReadError(str(source), str(err)))
             continue
         written += 1
-        if not many:
-            print(f"wrote {target} ({picture.width}x{picture.height} -> "
-                  f"x{upscaler.scale} with {upscaler.name})")
+        _wrote(upscaler, target, picture, many)
     return written
+
+
+def _wrote(upscaler: Upscaler, target: Path, picture: Any, many: bool) -> None:
+    """Name the file written, when there is one input (a batch has its progress bar)."""
+    if not many:
+        print(f"wrote {target} ({picture.width}x{picture.height} -> "
+              f"x{upscaler.scale} with {upscaler.name})")
 
 
 def _load(
@@ -216,10 +238,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for scale in args.scales:
         upscaler = _load(args.model, scale, args.device, args.weights, tta=args.tta,
                          backend=args.backend, budget=args.budget)
-        results = evaluate(
-            upscaler, args.datasets, channel="rgb" if args.rgb else "y", progress=not args.quiet,
-            metrics=metrics, degradation=degradation,
-        )
+        try:
+            results = evaluate(
+                upscaler, args.datasets, channel="rgb" if args.rgb else "y",
+                progress=not args.quiet, metrics=metrics, degradation=degradation,
+            )
+        except ValueError as err:  # an unreadable image, one too small to score, ...
+            _error(str(err))
+            return EXIT_FAILED
         if args.json:
             report = {
                 "model": upscaler.name,
@@ -251,6 +277,26 @@ def _perceptual_metrics(args: argparse.Namespace) -> list:
         except ValueError as err:  # a file that is not a NIQE model
             raise UsageError(str(err)) from err
     return metrics
+
+
+# ---------------------------------------------------------------- report
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from superres.report import write_report
+
+    try:
+        written = write_report(args.results, args.output, crops=args.crops,
+                               models=args.models or (), scale=args.scale, title=args.title,
+                               plot=args.plot, crop_sheet_path=args.crop_sheet,
+                               device=args.device)
+    except KeyError as err:  # an unknown model for the crops
+        raise UsageError(str(err).strip("'\"")) from err
+    except ValueError as err:  # results that are not `superres eval --json`, a bad image
+        _error(str(err))
+        return EXIT_FAILED
+    print("wrote " + ", ".join(str(path) for path in written))
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- models
@@ -383,24 +429,72 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from superres.models import get_model
-    from superres.models.convert import load_released
+    from superres.models.convert import MissingScale, convert_file
     from superres.weights import save_weights
 
     try:
-        get_model(args.model).check_scale(args.scale)
+        if args.model is not None:
+            spec = get_model(args.model)
+            if args.scale is not None:
+                spec.check_scale(args.scale)
     except (KeyError, ValueError) as err:
         raise UsageError(str(err).strip("'\"")) from err
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"no checkpoint file {args.checkpoint}")
+    output = _file_output(args.output, ".safetensors")
     try:
-        model = load_released(args.checkpoint, args.model, args.scale)
+        converted = convert_file(args.checkpoint, args.model, args.scale)
+    except MissingScale as err:
+        raise UsageError(str(err)) from err
     except ValueError as err:
         _error(str(err))
         return EXIT_FAILED
-    out = save_weights(model, Path(args.output), {"model": args.model, "scale": str(args.scale),
-                                                   "converted_from": Path(args.checkpoint).name})
-    print(f"wrote {out}; use it with -m {args.model} -s {args.scale} --weights {out}")
+    name, scale = converted.name, converted.scale
+    metadata = {"model": name, "scale": str(scale), "converted_from": Path(args.checkpoint).name}
+    out = save_weights(converted.model, output, metadata, build=converted.options)
+    print(f"wrote {out}; use it with -m {name} -s {scale} --weights {out}")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------- weights
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from superres.data.download import DownloadError
+    from superres.models.convert.catalogue import CATALOGUE, download, find_entry
+    from superres.weights import shipped_weights, weights_root
+
+    if args.action == "list":
+        print("released by their authors (superres converts them; it does not redistribute "
+              "them): `superres weights download NAME` where a digest is published")
+        for entry in CATALOGUE:
+            scales = ",".join(f"x{s}" for s in entry.scales)
+            how = "download" if entry.downloadable else "by hand"
+            print(f"  {entry.name:<44} {entry.model:<13} {scales:<9} {how:<8} {entry.url}")
+        print("shipped with superres (trained by superres, in the package):")
+        for shipped in shipped_weights():
+            print(f"  {shipped.model:<13} x{shipped.scale}  {shipped.file}  "
+                  f"({shipped.recipe}, {shipped.steps} steps)")
+        return EXIT_OK
+    if not args.names:
+        raise UsageError("name at least one catalogue entry to download (`superres weights "
+                         "list` shows them)")
+    failed = 0
+    for name in args.names:
+        try:
+            entry = find_entry(name)
+        except KeyError as err:
+            raise UsageError(str(err).strip("'\"")) from err
+        try:
+            path = download(name, progress=not args.quiet)
+        except DownloadError as err:
+            _error(str(err))
+            failed += 1
+            continue
+        print(f"{path}: {entry.model} x{'/x'.join(map(str, entry.scales))}, sha256 checked; "
+              f"{entry.licence}; use it with -m {entry.model} --weights {path}")
+    print(f"weights folder: {weights_root()}  (set SUPERRES_WEIGHTS to change it)")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # ---------------------------------------------------------------- burst
@@ -411,8 +505,19 @@ def _cmd_burst(args: argparse.Namespace) -> int:
 
     from superres.classic.burst import upscale_burst
     from superres.image.degrade import to_uint
-    from superres.image.io import ImageReadError, Picture, collect_inputs, read_image, write_image
+    from superres.image.io import (
+        IMAGE_SUFFIXES,
+        ImageReadError,
+        Picture,
+        collect_inputs,
+        read_image,
+        write_image,
+    )
 
+    output = _file_output(args.output, "image")
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"cannot write {output.suffix or 'suffix-less'} images; name an output "
+                         f"ending in one of {', '.join(sorted(IMAGE_SUFFIXES))}")
     paths, missing = collect_inputs(args.frames)
     if missing:
         raise FileNotFoundError("; ".join(str(m) for m in missing))
@@ -430,7 +535,7 @@ def _cmd_burst(args: argparse.Namespace) -> int:
                                rotation=args.rotation, psf_sigma=args.psf_sigma)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    out = write_image(Path(args.output), Picture(to_uint(result, frames[0].dtype), None))
+    out = write_image(output, Picture(to_uint(result, frames[0].dtype), None))
     print(f"wrote {out}: {len(frames)} frames x{args.scale} with {args.method}")
     return EXIT_OK
 
@@ -439,19 +544,27 @@ def _cmd_burst(args: argparse.Namespace) -> int:
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save
 
+    from superres.files import atomic_write
     from superres.train.adversarial import interpolate_weights
+    from superres.weights import read_state_dict
 
     for path in (args.psnr, args.gan):
         if not Path(path).is_file():
             raise FileNotFoundError(f"no weights file {path}")
+    output = _file_output(args.output, ".safetensors")
     try:
-        blended = interpolate_weights(load_file(args.psnr), load_file(args.gan), args.alpha)
+        psnr, gan = read_state_dict(args.psnr), read_state_dict(args.gan)
+    except ValueError as err:  # not a weights file, or a damaged one
+        _error(str(err))
+        return EXIT_FAILED
+    try:
+        blended = interpolate_weights(psnr, gan, args.alpha)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    save_file(blended, args.output, metadata={"alpha": str(args.alpha)})
+    data = save(blended, metadata={"alpha": str(args.alpha)})
+    atomic_write(output, lambda file: file.write(data))
     print(f"wrote {args.output} = {1 - args.alpha:g} x {args.psnr} + {args.alpha:g} x {args.gan}")
     return EXIT_OK
 
@@ -462,13 +575,40 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from superres.inference.onnx import export_onnx
 
+    output = _file_output(args.output, ".onnx")
     upscaler = _load(args.model, args.scale, "cpu", args.weights)
+    if upscaler.spec.trains_at_test_time:
+        raise UsageError(f"{upscaler.name} learns from each input at test time: it has no "
+                         "fixed network to export")
     channels = {"y": 1, "rgb": 3, "any": None}[upscaler.color]
-    path = export_onnx(upscaler.model, channels, Path(args.output))
+    try:
+        path = export_onnx(upscaler.model, channels, output)
+    except ValueError as err:  # a model that torch.export cannot capture
+        _error(str(err))
+        return EXIT_FAILED
     layout = f"{channels} channel(s)" if channels else "any number of channels"
     print(f"wrote {path}: input 'lr' N x C x H x W float in [0, 1] with {layout} "
           f"({'BT.601 Y' if upscaler.color == 'y' else 'RGB or gray'}), any H and W; "
           f"output 'sr' x{args.scale}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from superres.serve import serve
+    except ModuleNotFoundError as err:
+        _error(f"{err.name} is missing: the web page needs `pip install \"superres[serve]\"`")
+        return EXIT_MISSING
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0..65535, not {args.port}")
+    try:
+        serve(args.host, args.port, open_browser=args.open)
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}; "
+                         "choose another --port or --host") from err
     return EXIT_OK
 
 
@@ -566,6 +706,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_eval)
 
+    rp = sub.add_parser(
+        "report", help="one HTML page of eval results: tables, plot, crops", epilog=_EPILOG,
+        description="Build one self-contained HTML file (tables, the PSNR-against-time plot "
+                    "as SVG, crops as embedded images; nothing loaded from elsewhere) from "
+                    "`superres eval --json` outputs: an object per run, one per line, or a "
+                    "list of them.")
+    rp.add_argument("results", nargs="+", metavar="RESULTS.json",
+                    help="`superres eval --json` outputs ('-': standard input)")
+    rp.add_argument("-o", "--output", required=True, metavar="REPORT.html",
+                    help="the HTML file to write")
+    rp.add_argument("--title", default="superres report", help="the page's title")
+    rp.add_argument("--crops", action="append", default=[], metavar="IMAGE[@TOP,LEFT]",
+                    help="also show a window of this HR image as each method upscales its "
+                         "bicubic-downscaled copy, beside HR (96 x 96 HR pixels at TOP,LEFT; "
+                         "default: where the image has the most detail); repeatable")
+    rp.add_argument("-m", "--model", dest="models", action="append",
+                    help="a method for the crops; repeatable (default: the runs' models)")
+    rp.add_argument("-s", "--scale", type=int,
+                    help="the crops' scale (default: the runs' scale, when they have one)")
+    rp.add_argument("--plot", metavar="FILE.svg", help="also write the plot as an SVG file")
+    rp.add_argument("--crop-sheet", metavar="FILE.png",
+                    help="also write the crops as a PNG file")
+    rp.add_argument("--device", default="cpu", help="torch device for the crops (default cpu)")
+    rp.set_defaults(func=_cmd_report)
+
     mo = sub.add_parser("models", help="list models", epilog=_EPILOG,
                         description="Every model with its scales, parameter counts, shipped "
                                     "weights and the paper's reference numbers.")
@@ -646,13 +811,30 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Map a released checkpoint onto a superres model and save "
                                     "it as safetensors: EDSR-PyTorch (EDSR, RCAN, RDN), "
                                     "RDN-pytorch, BasicSR, ESRGAN (both layouts), Real-ESRGAN "
-                                    "SRVGG, SRGAN-PyTorch. Checkpoints are read without "
-                                    "unpickling.")
-    co.add_argument("checkpoint", metavar="CHECKPOINT", help=".pt/.pth or .safetensors file")
-    co.add_argument("-m", "--model", required=True, help="superres model name, e.g. edsr")
-    co.add_argument("-s", "--scale", type=int, required=True, help="the checkpoint's scale")
+                                    "SRVGG, SRGAN-PyTorch, and the authors' MATLAB .mat "
+                                    "releases of SRCNN, FSRCNN, VDSR, LapSRN and MS-LapSRN. "
+                                    "The model and scale are read from the file where it "
+                                    "holds them. Checkpoints are read without unpickling.")
+    co.add_argument("checkpoint", metavar="CHECKPOINT",
+                    help=".pt/.pth, .safetensors or .mat file")
+    co.add_argument("-m", "--model", help="superres model name, e.g. edsr (default: the one "
+                                          "the file holds)")
+    co.add_argument("-s", "--scale", type=int, help="the checkpoint's scale (default: read "
+                                                    "from the file; VDSR's is not in it)")
     co.add_argument("-o", "--output", required=True, help="output .safetensors file")
     co.set_defaults(func=_cmd_convert)
+
+    we = sub.add_parser("weights", help="list or download the authors' released weights",
+                        epilog=_EPILOG,
+                        description="The catalogue of released checkpoints superres converts "
+                                    "(at their authors' URLs, with their sha256 and terms), and "
+                                    "the weights shipped with superres. `download` fetches one "
+                                    "into $SUPERRES_WEIGHTS/released/NAME/ and checks its "
+                                    "digest.")
+    we.add_argument("action", choices=["list", "download"])
+    we.add_argument("names", nargs="*", metavar="NAME", help="catalogue names to download")
+    we.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    we.set_defaults(func=_cmd_weights)
 
     da = sub.add_parser("datasets", help="list, verify or download datasets", epilog=_EPILOG,
                         description="Datasets live in $SUPERRES_DATA (one folder per set).")
@@ -661,6 +843,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "present)")
     da.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     da.set_defaults(func=_cmd_datasets)
+
+    se = sub.add_parser("serve", help="a local web page to upscale and compare images",
+                        epilog=_EPILOG,
+                        description="Serve a page to drop an image, pick a model and scale, "
+                                    "compare before and after and download the result (needs "
+                                    "`pip install \"superres[serve]\"`). Ctrl+C stops it.")
+    se.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1, this machine only; the "
+                         "page has no login)")
+    se.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    se.add_argument("--open", action="store_true", help="open the page in a web browser")
+    se.set_defaults(func=_cmd_serve)
     return parser
 
 
@@ -678,6 +872,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as err:  # includes DatasetNotFoundError
         _error(str(err))
         return EXIT_MISSING
+    except ImportError as err:  # an optional extra that is not installed (e.g. [onnx])
+        _error(str(err))
+        return EXIT_MISSING
+    except OSError as err:  # the machine's trouble, not the input's: a full disk, a folder
+        _error(str(err))  # where a file was named, no permission to write
+        return EXIT_FAILED
     except KeyboardInterrupt:
         _error("interrupted")
         return 130

@@ -7,16 +7,21 @@
   `index.json` with their sha256 (checked before loading) and the scores measured with
   `superres eval`. Shipping a run into it is `superres.train.release`.
 - Files are read as tensors only: safetensors, or PyTorch files loaded with
-  ``weights_only=True``, so nothing in a file is ever unpickled into code. Files are written
-  atomically: a killed process leaves the old file or the new one, never half of one.
+  ``weights_only=True`` (whole pickled models of a few re-implementations with an allow-list
+  of inert stand-ins, `read_pickled_model`), so nothing in a file is ever unpickled into code.
+  Files are written atomically: a killed process leaves the old file or the new one, never
+  half of one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import pickle
+import struct
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
@@ -60,25 +66,47 @@ def weights_origin() -> str:
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The contents of a safetensors file, or of any other checkpoint (.pt, .pth, .pth.tar)
-    read with `weights_only=True`: tensors in plain containers. A file holding other Python
-    objects is refused and no code in it runs."""
+    read with `weights_only=True`: tensors in plain containers. A file that also holds other
+    Python objects is read with `read_pickled_model`'s allow-list (whole models of the
+    re-implementations it names come back as their state dicts); anything else is refused and
+    no code in the file runs. A file that cannot be decoded is a one-line ValueError."""
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFoundError(f"weights file {path} does not exist")
-    if path.suffix.lower() == ".safetensors":
-        return load_file(str(path))
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = next((line.strip() for line in str(err).splitlines() if "Unsupported" in line),
-                      "it is not made of tensors and plain containers only")
-        raise ValueError(
-            f"{path.name} holds Python objects, not just tensors: refused without unpickling "
-            f"them (refusing to unpickle what weights_only=True rejects: {reason})"
-        ) from None
+        if path.suffix.lower() == ".safetensors":
+            return load_file(str(path))
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # whole pickled models: only the allow-listed classes
+            state = read_pickled_model(path)
+    except Exception as err:  # see _unreadable
+        raise _unreadable(path, err) from None
     if not isinstance(state, Mapping):
         raise ValueError(f"{path.name} holds a {type(state).__name__}, not a state dict")
     return dict(state)
+
+
+def _unreadable(path: Path, err: Exception) -> ValueError:
+    """A weights file that cannot be decoded, as one line naming it. The decoders of a damaged
+    file (safetensors', torch.load's zip reader and unpickler, `read_pickled_model`) raise
+    many exception types for it (SafetensorError, RuntimeError, EOFError, KeyError,
+    struct.error, MemoryError, ...), all meaning that."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    detail = lines[0] if lines else type(err).__name__
+    if isinstance(err, pickle.UnpicklingError):  # the allow-list's refusal says it all
+        return ValueError(f"{path.name}: {detail}")
+    return ValueError(f"{path.name}: damaged, or not a weights file ({detail})")
+
+
+def read_header(path: Path) -> tuple[set[str], dict[str, str]]:
+    """The tensor names and the metadata of a safetensors file, read without its tensors; a
+    damaged header is a one-line ValueError."""
+    try:
+        with safe_open(str(path), "pt") as handle:
+            return set(handle.keys()), handle.metadata() or {}
+    except Exception as err:  # SafetensorError, and whatever a damaged file raises
+        raise _unreadable(path, err) from None
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -92,16 +120,28 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> Path:
-    """Save a model's state dict as safetensors, atomically."""
+def save_weights(
+    model: nn.Module, path: Path, metadata: dict[str, str] | None = None,
+    build: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a model's state dict as safetensors, atomically; `build` (the keyword arguments
+    its builder needs beyond the scale) is recorded for `build_options`."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    return atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata or {})))
+    metadata = {**(metadata or {}), **({"build": json.dumps(dict(build))} if build else {})}
+    return atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata)))
+
+
+def build_options(path: Path) -> dict[str, Any]:
+    """The builder's keyword arguments a safetensors file records ({} for most): converted
+    releases whose sizes or test-time conventions are not the registered model's (LapSRN
+    x8's 5 convolutions per level, SRCNN's replicated borders) load only when built so."""
+    return json.loads(read_header(path)[1].get("build", "{}"))
 
 
 def load_weights(model: nn.Module, path: Path, strict: bool = True) -> list[str]:
-    """Load safetensors weights into `model`; with strict=False, skip tensors whose shapes
-    differ and return their names (e.g. a scale-specific upsampler)."""
-    tensors = load_file(str(path))
+    """Load safetensors (or PyTorch) weights into `model`; with strict=False, skip tensors
+    whose shapes differ and return their names (e.g. a scale-specific upsampler)."""
+    tensors = read_state_dict(path)
     own = model.state_dict()
     if strict:
         missing = sorted(set(own) - set(tensors))
@@ -118,6 +158,205 @@ def load_weights(model: nn.Module, path: Path, strict: bool = True) -> list[str]
     model.load_state_dict({k: v for k, v in tensors.items() if k not in skipped and k in own},
                           strict=False)
     return skipped
+
+
+# ----------------------------------------------------------------------------- whole pickled models
+#
+# Some popular re-implementations released whole pickled models (`torch.save(model)`, or
+# {"epoch": n, "model": model}), which `weights_only=True` refuses: unpickling them normally
+# imports their classes and runs whatever the pickle names. `read_pickled_model` unpickles
+# them with an allow-list instead: tensors are rebuilt from their storages, the classes the
+# allow-list names become inert `PickledModule`s that only keep their tensors, and any other
+# global is refused before anything is called.
+
+# The re-implementations whose whole pickled models are read (module.class as they pickle it).
+REPO_CLASSES = (
+    "vdsr.Net", "vdsr.Conv_ReLU_Block",  # twtygqyy/pytorch-vdsr
+    "lapsrn.Net", "lapsrn._Conv_Block",  # twtygqyy/pytorch-LapSRN
+)
+# The torch.nn layers those models hold, pickled by their defining module.
+TORCH_NN_CLASSES = tuple(
+    f"torch.nn.modules.{name}" for name in (
+        "conv.Conv2d", "conv.ConvTranspose2d", "activation.ReLU", "activation.LeakyReLU",
+        "activation.PReLU", "activation.Tanh", "activation.Sigmoid", "batchnorm.BatchNorm2d",
+        "pixelshuffle.PixelShuffle", "container.Sequential", "container.ModuleList",
+    )
+)
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool, "UntypedStorage": torch.uint8,
+}
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.save's format before 1.6 (not a zip file)
+
+
+class PickledModule:
+    """An inert stand-in for a module class of a whole pickled model: pickle hands it the
+    module's attributes, of which it keeps the tensors, and it has no behaviour at all."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PickledModule:
+        return object.__new__(cls)
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state if isinstance(state, dict) else {}
+
+    def state_dict(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """The tensors `nn.Module.state_dict` would give: parameters, persistent buffers and
+        those of the submodules, under the same dotted names."""
+        skip = self.state.get("_non_persistent_buffers_set") or set()
+        tensors = {
+            f"{prefix}{name}": value
+            for group in ("_parameters", "_buffers")
+            for name, value in (self.state.get(group) or {}).items()
+            if isinstance(value, torch.Tensor) and name not in skip
+        }
+        for name, child in (self.state.get("_modules") or {}).items():
+            if isinstance(child, PickledModule):
+                tensors.update(child.state_dict(f"{prefix}{name}."))
+        return tensors
+
+
+class _StorageType:
+    """What a pickled `torch.FloatStorage` (and its kin) stands for: a dtype."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+
+
+def _rebuild_tensor(
+    storage: torch.Tensor, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
+    *_: Any,
+) -> torch.Tensor:
+    """torch._utils._rebuild_tensor(_v2) on a storage read as a flat tensor."""
+    return storage.as_strided(size, stride, offset)
+
+
+def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
+    """torch._utils._rebuild_parameter(_with_state): the parameter's data is all we keep."""
+    return data
+
+
+_GLOBALS: dict[str, Any] = {
+    "collections.OrderedDict": dict,
+    "builtins.set": set,
+    "torch._utils._rebuild_tensor": _rebuild_tensor,
+    "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
+    "torch._utils._rebuild_parameter": _rebuild_parameter,
+    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
+    # the module attribute `_backend` of PyTorch < 0.4 pickles
+    "torch.nn.backends.thnn._get_thnn_function_backend": lambda: None,
+    **{f"torch.{name}": _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
+}
+ALLOWED_GLOBALS = frozenset([*_GLOBALS, *REPO_CLASSES, *TORCH_NN_CLASSES])
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only `ALLOWED_GLOBALS`; storages come from `storage`."""
+
+    def __init__(self, file: Any, storage: Any) -> None:
+        super().__init__(file)
+        self.storage = storage
+        self.classes: dict[str, type[PickledModule]] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = "builtins" if module == "__builtin__" else module  # protocol 2's name
+        qualname = f"{module}.{name}"
+        if qualname in _GLOBALS:
+            return _GLOBALS[qualname]
+        if qualname in REPO_CLASSES or qualname in TORCH_NN_CLASSES:
+            if qualname not in self.classes:
+                self.classes[qualname] = type(name, (PickledModule,), {})
+            return self.classes[qualname]
+        raise pickle.UnpicklingError(
+            f"refusing to unpickle {qualname}: only tensors, torch.nn layers and the model "
+            f"classes of {', '.join(REPO_CLASSES)} are allowed"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and pid and pid[0] in ("storage", "module")):
+            raise pickle.UnpicklingError(f"refusing to unpickle the persistent id {pid!r:.60}")
+        # ("module", class, source file, source): the legacy format's reference to a class,
+        # already resolved (and so checked) by find_class
+        return self.storage(*pid[1:]) if pid[0] == "storage" else pid[1]
+
+
+def _plain(value: Any) -> Any:
+    """The unpickled object with every PickledModule replaced by its state dict."""
+    if isinstance(value, PickledModule):
+        return value.state_dict()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
+def _load_zip(path: Path) -> Any:
+    """torch.save's zip format: data.pkl, and each storage as the file data/<key>."""
+    with zipfile.ZipFile(path) as archive:
+        pickled = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+        if pickled is None:
+            raise pickle.UnpicklingError("a zip file without data.pkl is no PyTorch checkpoint")
+        root = pickled[: -len("data.pkl")]
+        order = f"{root}byteorder"
+        if order in archive.namelist() and archive.read(order) != b"little":
+            raise pickle.UnpicklingError("big-endian checkpoints are not supported")
+        storages: dict[str, torch.Tensor] = {}
+
+        def storage(kind: _StorageType, key: str, location: Any, numel: int) -> torch.Tensor:
+            if key not in storages:
+                data = bytearray(archive.read(f"{root}data/{key}"))
+                storages[key] = torch.frombuffer(data, dtype=kind.dtype) if data else (
+                    torch.empty(0, dtype=kind.dtype))
+            return storages[key]
+
+        return _RestrictedUnpickler(io.BytesIO(archive.read(pickled)), storage).load()
+
+
+def _load_legacy(path: Path) -> Any:
+    """torch.save's format before PyTorch 1.6: a magic number, the protocol, system info, the
+    object, the storage keys, then each storage's element count and bytes."""
+    with open(path, "rb") as f:
+        header = [_RestrictedUnpickler(f, None).load() for _ in range(3)]
+        if header[0] != _LEGACY_MAGIC or header[1] != 1001:
+            raise pickle.UnpicklingError("not a PyTorch checkpoint (no torch.save header)")
+        if not header[2].get("little_endian", True):
+            raise pickle.UnpicklingError("big-endian checkpoints are not supported")
+        storages: dict[str, torch.Tensor] = {}
+
+        size = path.stat().st_size
+
+        def storage(kind: _StorageType, key: str, location: Any, numel: int,
+                    view: Any = None) -> torch.Tensor:
+            if key not in storages:
+                if numel * kind.dtype.itemsize > size:  # more than the file holds
+                    raise pickle.UnpicklingError(f"storage {key} is larger than the file")
+                storages[key] = torch.empty(numel, dtype=kind.dtype)
+            if view is not None:  # (view key, offset, size): a slice of the root storage
+                storages[view[0]] = storages[key][view[1]: view[1] + view[2]]
+                return storages[view[0]]
+            return storages[key]
+
+        result = _RestrictedUnpickler(f, storage).load()
+        for key in _RestrictedUnpickler(f, None).load():
+            target = storages[key]
+            (numel,) = struct.unpack("<q", f.read(8))
+            data = bytearray(f.read(numel * target.element_size()))
+            if numel != target.numel() or len(data) != numel * target.element_size():
+                raise pickle.UnpicklingError(f"storage {key} is truncated")
+            target.copy_(torch.frombuffer(data, dtype=target.dtype))
+        return result
+
+
+def read_pickled_model(path: str | os.PathLike[str]) -> Any:
+    """A PyTorch checkpoint that may hold whole pickled models, unpickled with an allow-list
+    (`ALLOWED_GLOBALS`): the allowed model classes come back as their state dicts, and a
+    pickle naming any other global raises a one-line `pickle.UnpicklingError` naming it,
+    before anything in the file is called."""
+    path = Path(path)
+    loaded = _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
+    return _plain(loaded)
 
 
 # ----------------------------------------------------------------------------- the zoo

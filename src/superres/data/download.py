@@ -156,6 +156,12 @@ def _move_into_place(staging: Path, dest: Path) -> None:
 # ----------------------------------------------------------------------------- fetching
 
 
+def fetch_file(url: str, out: Path, progress: bool = False) -> str:
+    """Stream ``url`` (https, or file:// in tests) into ``out`` and return the sha256 of what
+    was written, for the caller to check against a published digest (weights files)."""
+    return _fetch(url, out, progress=progress)
+
+
 def _fetch(url: str, out: Path, algorithm: str = "sha256", progress: bool = False) -> str:
     """Stream ``url`` into ``out`` and return the digest of what was written."""
     # Imported here so that `import superres.data` stays cheap.

@@ -7,7 +7,12 @@ the exporter's helpers (onnx, onnxscript) are optional: `pip install superres[on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,9 @@ def export_onnx(
 ) -> Path:
     """Write `model` (N x C x H x W -> upscaled) as ONNX with dynamic batch, height and
     width; `channels=None` (interpolation) makes the channel count dynamic too. The file
-    is written beside its target and renamed, so a killed export leaves nothing behind."""
+    is written beside its target and renamed, so a killed export leaves nothing behind.
+    A model that torch.export cannot capture as one graph (a solver that iterates until it
+    converges, say) is a ValueError saying so."""
     _require("onnxscript")
     import os
 
@@ -46,14 +53,36 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        torch.onnx.export(
-            model, (example,), str(temporary), input_names=["lr"], output_names=["sr"],
-            dynamic_shapes=(dims,), opset_version=opset, dynamo=True, verbose=False,
-        )
+        with _quiet_exporter():
+            torch.onnx.export(
+                model, (example,), str(temporary), input_names=["lr"], output_names=["sr"],
+                dynamic_shapes=(dims,), opset_version=opset, dynamo=True, verbose=False,
+            )
         os.replace(temporary, path)
+    except torch.onnx.OnnxExporterError as err:
+        cause = err.__cause__ or err
+        reason = next((line for line in str(cause).splitlines() if line.strip()), "")
+        raise ValueError(f"{type(model).__name__} cannot be exported to ONNX: torch.export "
+                         f"cannot capture it as one graph ({type(cause).__name__}: "
+                         f"{reason.strip()})") from err
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep the exporter's notes on PyTorch internals (warnings, log lines, the graph it
+    prints when tracing fails) off the user's terminal: a failure is reported as one error."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 class OnnxRuntimeModel(nn.Module):

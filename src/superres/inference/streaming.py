@@ -21,8 +21,9 @@ way into the output.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -42,13 +43,18 @@ _CONTEXT = 2  # LR pixels either side that the bicubic kernel reaches
 
 
 class Sink(Protocol):
-    """Where finished pixels go when the output is not one tensor (e.g. a Pillow image)."""
+    """Where finished pixels go when the output is not one tensor (a Pillow image, a file
+    being encoded). `write` may be called from several tile workers at once."""
 
     shape: tuple[int, ...]  # N x sH x sW x C
     dtype: torch.dtype
 
     def write(self, top: int, left: int, pixels: torch.Tensor) -> None:
         """Take N x h x w x C finished pixels for rows top.. and columns left.."""
+
+    def restart(self) -> None:
+        """Forget what was written: the image is written anew (after running out of
+        memory, with smaller tiles)."""
 
 
 @dataclass
@@ -69,7 +75,9 @@ class Streamer:
     blend: int
     device: torch.device | str = "cpu"
     dtype: torch.dtype = torch.float32
-    workers: int | None = None  # tile workers for cut tiles; None: torch.get_num_threads()
+    # Tile workers for cut tiles; None: torch.get_num_threads(); 1: the tiles in turn on the
+    # calling thread, each operation on all threads (an untiled image is then one job).
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         self.bicubic = Interpolate(self.scale).to(self.device)
@@ -113,8 +121,20 @@ class Streamer:
         threads = torch.get_num_threads()
         with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
                                 initargs=(1,)) as pool:
-            for done in [pool.submit(self._cut, src, out, cut) for cut in cuts]:
-                done.result()
+            # Tiles are handed out in raster order, a few ahead of the first unfinished one:
+            # rows finish nearly in order (a sink encoding a file holds about one row of
+            # tiles), and a tile that fails stops the image instead of all the tiles after it.
+            running: deque[Future[None]] = deque()
+            try:
+                for cut in cuts:
+                    if len(running) == 2 * workers:
+                        running.popleft().result()
+                    running.append(pool.submit(self._cut, src, out, cut))
+                while running:
+                    running.popleft().result()
+            finally:
+                for job in running:
+                    job.cancel()
         torch.set_num_threads(threads)  # the workers' setting is also the global default
 
     @torch.no_grad()

@@ -19,7 +19,9 @@ import torch
 from PIL import Image as PILImage
 from torch import nn
 
-from superres.image.io import Picture, from_pil, to_pil
+from superres.image.io import Picture, from_pil, to_pil, write_image
+from superres.image.rows import ROW_FORMATS, write_rows
+from superres.inference.filesink import RowSink
 from superres.inference.fused import FusedChain
 from superres.inference.memory import bytes_per_pixel, is_out_of_memory, largest_tile, parse_size
 from superres.inference.precision import PRECISIONS, half_model
@@ -28,13 +30,22 @@ from superres.inference.tiles import SelfEnsemble, tile_context
 from superres.models import get_model
 from superres.models.registry import Color, ModelSpec
 from superres.nn.upsamplers import Interpolate
-from superres.weights import WeightsNotFoundError, checked_path, find_weights, load_weights
+from superres.weights import (
+    WeightsNotFoundError,
+    build_options,
+    checked_path,
+    find_weights,
+    load_weights,
+)
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, PILImage.Image, Picture)
 
 _BATCH_PIXELS = 512 * 512  # images are batched while the batch holds at most this many
 _MIN_OWNED = 16  # LR pixels a tile keeps beyond its context, at the least
 _FIXED_BYTES = 32 * 2**20  # finishing buffers and the like of a tile, whatever its size
+# Outputs of at least this many pixels are written to the file as their tiles finish
+# (`Upscaler.upscale_to_file`): below it, the whole-image path is as fast and memory is small.
+STREAM_PIXELS = 2**25
 
 
 @dataclass
@@ -118,6 +129,30 @@ class Upscaler:
     def upscale_picture(self, picture: Picture) -> Picture:
         """Upscale colour and alpha of a decoded image, keeping its bit depth."""
         return self._upscale_pictures([picture])[0]
+
+    def upscale_to_file(self, picture: Picture, path: str | Path, *, quality: int = 95,
+                        stream: bool | None = None) -> Path:
+        """Upscale a decoded image into the file `path` names (its suffix the format),
+        atomically, as `write_image` writes. An 8-bit gray or RGB image without alpha going
+        to PNG, TIFF or JPEG can be streamed: written a band of rows at a time as its tiles
+        finish, so that the output never exists whole in memory, into the file the
+        whole-image path writes. `stream=None` streams outputs of `STREAM_PIXELS` or more;
+        True and False force either path."""
+        width, height = picture.width * self.scale, picture.height * self.scale
+        plain = picture.alpha is None and picture.bit_depth == 8
+        streamable = plain and Path(path).suffix.lower() in ROW_FORMATS
+        if stream is None:
+            stream = streamable and width * height >= STREAM_PIXELS
+        if not stream:  # 8-bit gray and RGB are painted into the Pillow image that is saved
+            result = self.upscale(to_pil(picture) if plain else picture)
+            return write_image(path, result, quality=quality)
+        if not streamable:
+            raise ValueError(f"{path}: only 8-bit gray or RGB images without alpha are written "
+                             f"a band at a time, to {', '.join(sorted(ROW_FORMATS))}")
+        pixels = picture.pixels if picture.pixels.flags.writeable else picture.pixels.copy()
+        src = torch.from_numpy(pixels[None])
+        return write_rows(path, width, height, picture.channels,
+                          lambda writer: self._stream(src, RowSink(writer)), quality=quality)
 
     def _upscale_pil(self, image: PILImage.Image) -> PILImage.Image:
         """8-bit gray and RGB are painted straight into the output Pillow image, region by
@@ -224,14 +259,19 @@ class Upscaler:
                 if not is_out_of_memory(err):
                     raise
                 self._tile_cap = self._smaller_tile(tile, src.shape, err)
+                if not isinstance(out, torch.Tensor):
+                    out.restart()
 
     def _streamer(self, channels: int, tile: int | None, alpha: bool) -> Streamer:
         if alpha:  # bicubic, whose context is its kernel's reach
             return Streamer(self.bicubic.phase_planes, self.scale, "direct", tile, 3, 0,
                             device=self.device)
         pad, blend = self._tile_context()
+        # A model that trains at test time is one job on the whole image: split across
+        # workers, its halves would each train the one shared network at once.
+        workers = 1 if self.spec.trains_at_test_time else None
         return Streamer(self._network(channels), self.scale, self._route(channels), tile, pad,
-                        blend, device=self.device, dtype=self.dtype)
+                        blend, device=self.device, dtype=self.dtype, workers=workers)
 
     def _route(self, channels: int) -> ChannelRoute:
         if self.color == "y" and channels == 3:
@@ -336,6 +376,9 @@ class _PillowCanvas:
         region = region[..., 0] if self.image.mode == "L" else region
         self.image.paste(PILImage.fromarray(region, self.image.mode), (left, top))
 
+    def restart(self) -> None:
+        """Nothing to forget: every pixel is painted again."""
+
 
 def _is_onnx(model: nn.Module) -> bool:
     from superres.inference.onnx import OnnxRuntimeModel
@@ -357,6 +400,17 @@ def _check_size(height: int, width: int) -> None:
         raise ValueError(f"cannot upscale an empty image ({width}x{height})")
 
 
+def _available_device(name: str | torch.device) -> torch.device:
+    """The device, checked by placing an empty tensor on it: a misspelt name or a device
+    this PyTorch build or machine lacks is a ValueError now, not an error deep in a run."""
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:  # CUDA missing from the build asserts
+        raise ValueError(f"device {str(name)!r} is not available: {err}") from None
+    return device
+
+
 class NoShippedWeights(WeightsNotFoundError):
     """A learned model was asked for at a scale superres ships no weights for."""
 
@@ -365,6 +419,19 @@ class NoShippedWeights(WeightsNotFoundError):
         super().__init__(f"{model} x{scale} has no shipped weights: {how}, or convert the "
                          "authors' checkpoint (`superres convert`), and pass --weights "
                          "FILE.safetensors")
+
+
+def _build_for(spec: ModelSpec, scale: int, weights: str | Path | None) -> nn.Module:
+    """`spec`'s network for `scale`, built with the options a weights file records (the
+    sizes and test-time conventions of a converted release)."""
+    if weights is None:
+        return spec.build(scale)
+    options = build_options(Path(weights))
+    try:
+        return spec.build(scale, **options)
+    except TypeError:
+        raise ValueError(f"{Path(weights).name} records build options {options} that "
+                         f"{spec.name} does not take: it holds another model's weights") from None
 
 
 def load(
@@ -393,19 +460,25 @@ def load(
     """
     spec = get_model(name)
     spec.check_scale(scale)
+    if weights is not None and not Path(weights).is_file():
+        raise WeightsNotFoundError(f"weights file {weights} does not exist")
+    if weights is not None and spec.learned and not spec.trains_at_test_time:
+        from superres.models.convert.families import prepared_weights
+
+        weights = prepared_weights(weights, spec.name, scale)  # any convertible checkpoint
     if spec.trains_at_test_time:
         if tta or backend != "torch" or max_memory is not None or precision != "float32":
             raise ValueError(f"{spec.name} learns from each input at test time: it has its own "
                              "self-ensemble, no fixed graph and the whole image in memory, and "
                              "trains in float32, so --tta, ONNX, --max-memory and --half do "
                              "not apply")
+        if budget is not None and budget <= 0:
+            raise ValueError(f"the time budget must be a positive number of seconds, not {budget}")
         tile = None  # it learns from the whole image's internal statistics
         model = spec.build(scale, time_budget=budget) if budget else spec.build(scale)
     else:
-        model = spec.build(scale)
+        model = _build_for(spec, scale, weights)
     if weights is not None:
-        if not Path(weights).is_file():
-            raise WeightsNotFoundError(f"weights file {weights} does not exist")
         load_weights(model, Path(weights))
     elif spec.learned:
         shipped = find_weights(spec.name, scale)
@@ -432,6 +505,6 @@ def load(
         raise ValueError(f"backend must be torch or onnx, not {backend!r}")
     if tta:
         model = SelfEnsemble(model)
-    device = torch.device(device)
+    device = _available_device(device)
     return Upscaler(spec=spec, scale=scale, model=model.to(device), device=device, tile=tile,
                     batch=batch, max_memory=max_memory, precision=precision)

@@ -16,9 +16,10 @@ from superres.nn.layers import conv_stack
 from superres.nn.upsamplers import SubPixel
 
 
-def espcn(scale: int, n1: int = 64, n2: int = 32) -> nn.Module:
-    """ESPCN (f1, n1) = (5, 64), (f2, n2) = (3, 32), f3 = 3."""
-    body = conv_stack([1, n1, n2], [5, 3], "tanh", last_activation=True)
+def espcn(scale: int, n1: int = 64, n2: int = 32, activation: str = "tanh") -> nn.Module:
+    """ESPCN (f1, n1) = (5, 64), (f2, n2) = (3, 32), f3 = 3; the paper's tanh, or the ReLU of
+    fannymonori/TF-ESPCN (OpenCV's ESPCN graphs)."""
+    body = conv_stack([1, n1, n2], [5, 3], activation, last_activation=True)
     return PostUpsampling(body, SubPixel(n2, 1, scale, kernel=3))
 
 

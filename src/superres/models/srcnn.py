@@ -4,27 +4,32 @@ mapping (f2 x f2, n2 = 32) and reconstruction (f3 x f3), ReLU, on the Y channel.
 
 Deviation: every convolution is zero-padded to keep the image size (the paper trains and
 tests without padding, so its output loses (f1 + f2 + f3 - 3) / 2 pixels per side); the
-evaluation protocol shaves only `scale` pixels, so the borders count here. The 9-1-5 model
-trained on 91 images reaches 32.39 dB on Set5 x3 in the ECCV 2014 paper (recalled)."""
+evaluation protocol shaves only `scale` pixels, so the borders count here. The authors' MATLAB
+test code repeats the edge pixels instead (imfilter 'replicate'): `padding_mode="replicate"`,
+which their released weights are loaded with (`superres.models.convert.matlab`). The 9-1-5
+model trained on 91 images reaches 32.39 dB on Set5 x3 in the ECCV 2014 paper (recalled)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from torch import nn
 
 from superres.models.registry import ModelSpec
 from superres.nn.frameworks import PreUpsampling
-from superres.nn.layers import conv_stack
+from superres.nn.layers import PaddingMode, conv_stack
 
 PAPER = "Dong et al., Image Super-Resolution Using Deep Convolutional Networks, TPAMI 2016"
 
 
 def srcnn(
-    scale: int, kernels: tuple[int, int, int] = (9, 5, 5), n1: int = 64, n2: int = 32
+    scale: int, kernels: Sequence[int] = (9, 5, 5), n1: int = 64, n2: int = 32,
+    padding_mode: PaddingMode = "zeros",
 ) -> nn.Module:
     """SRCNN f1-f2-f3 with 'same' padding (the paper trains without padding; see the card)."""
-    return PreUpsampling(conv_stack([1, n1, n2, 1], kernels, "relu"), scale)
+    return PreUpsampling(conv_stack([1, n1, n2, 1], kernels, "relu", padding_mode=padding_mode),
+                         scale)
 
 
 SRCNN = ModelSpec(

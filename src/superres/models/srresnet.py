@@ -18,6 +18,9 @@ published_results.md), so only its PSNRs are comparable. PyTorch's default initi
 
 from __future__ import annotations
 
+from typing import Literal
+
+import torch
 from torch import nn
 
 from superres.models.registry import ModelSpec
@@ -50,15 +53,29 @@ class BNResidualBlock(Residual):
         ))
 
 
-def srresnet(scale: int, blocks: int = 16, channels: int = 64) -> nn.Module:
+class UnitTanh(nn.Module):
+    """(tanh(x) + 1) / 2: an output squashed into [0, 1], as leftthomas/SRGAN's generator."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(x) + 1) / 2
+
+
+def srresnet(
+    scale: int, blocks: int = 16, channels: int = 64,
+    trunk_end: Literal["bn", "prelu"] = "bn", output: Literal["linear", "tanh"] = "linear",
+) -> nn.Module:
     """SRResNet with `blocks` residual blocks of `channels` features; x2 has one sub-pixel
-    stage, x4 two (x3 one x3 stage)."""
+    stage, x4 two (x3 one x3 stage). `trunk_end` and `output` build the variants of
+    leftthomas/SRGAN, whose released generators load here: its trunk closes with conv-BN (a
+    conv-PReLU in January 2018) and its output is (tanh + 1) / 2."""
     head = nn.Sequential(conv(3, channels, 9), nn.PReLU(channels))
-    trunk = Residual(nn.Sequential(*(BNResidualBlock(channels) for _ in range(blocks)),
-                                   conv_bn(channels, channels)))
+    end = (conv_bn(channels, channels) if trunk_end == "bn"
+           else nn.Sequential(conv(channels, channels, 3), nn.PReLU(channels)))
+    trunk = Residual(nn.Sequential(*(BNResidualBlock(channels) for _ in range(blocks)), end))
     stages = (nn.Sequential(SubPixel(channels, channels, factor), nn.PReLU(channels))
               for factor in sub_pixel_factors(scale))
-    return PostUpsampling(nn.Sequential(head, trunk), nn.Sequential(*stages, conv(channels, 3, 9)))
+    last = [conv(channels, 3, 9), *([UnitTanh()] if output == "tanh" else [])]
+    return PostUpsampling(nn.Sequential(head, trunk), nn.Sequential(*stages, *last))
 
 
 SRRESNET = ModelSpec(

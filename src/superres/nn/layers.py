@@ -24,20 +24,29 @@ def activation(name: str, channels: int) -> nn.Module:
     return nn.PReLU(channels) if name == "prelu" else ACTIVATIONS[name]()
 
 
-def conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
-    """A 'same'-padded convolution: output size = input size for odd kernels."""
-    return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+PaddingMode = Literal["zeros", "replicate"]
+
+
+def conv(
+    in_channels: int, out_channels: int, kernel: int, padding_mode: PaddingMode = "zeros"
+) -> nn.Conv2d:
+    """A 'same'-padded convolution: output size = input size for odd kernels. "replicate"
+    repeats the edge pixels instead of zeros, as MATLAB's imfilter(..., 'replicate') in the
+    SRCNN and FSRCNN authors' test code."""
+    return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2,
+                     padding_mode=padding_mode)
 
 
 def conv_stack(
-    channels: Sequence[int], kernels: Sequence[int], act: str, last_activation: bool = False
+    channels: Sequence[int], kernels: Sequence[int], act: str, last_activation: bool = False,
+    padding_mode: PaddingMode = "zeros",
 ) -> nn.Sequential:
     """Convolutions channels[i] -> channels[i+1] with kernels[i], an activation between each."""
     if len(kernels) != len(channels) - 1:
         raise ValueError("need one kernel size per convolution")
     layers: list[nn.Module] = []
     for i, kernel in enumerate(kernels):
-        layers.append(conv(channels[i], channels[i + 1], kernel))
+        layers.append(conv(channels[i], channels[i + 1], kernel, padding_mode))
         if i < len(kernels) - 1 or last_activation:
             layers.append(activation(act, channels[i + 1]))
     return nn.Sequential(*layers)

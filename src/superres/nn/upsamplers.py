@@ -135,27 +135,49 @@ class SubPixelUpsampler(nn.Sequential):
 class TransposedConv(nn.ConvTranspose2d):
     """Transposed convolution with stride `scale` whose output is exactly `scale` x the input.
 
-    Padding kernel // 2 and output padding scale - 1 centre the kernel on each input pixel
-    (FSRCNN's 9x9 deconvolution). The weights keep the transposed-convolution layout; the
-    forward pass computes the same function as a stride-1 convolution to scale^2 phases and
-    a pixel shuffle, which trains about twice as fast on CPU as PyTorch's transposed kernels.
+    Output row `scale * i + a - crop` receives input row i times kernel row a. The default
+    crop, kernel // 2 (padding kernel // 2 and output padding scale - 1 in PyTorch's terms),
+    centres the kernel on each input pixel (FSRCNN's 9x9 deconvolution). The authors'
+    MatConvNet LapSRN crops [0 1 0 1] (`crop=0`); FSRCNN's MATLAB test code (deconv.m)
+    upsamples the input with `border` = 1 replicated pixel on each side, so the outermost
+    output rows also receive the edge pixels' neighbours. The weights keep the
+    transposed-convolution layout; the forward pass computes the same function as a stride-1
+    convolution to scale^2 phases and a pixel shuffle, which trains about twice as fast on
+    CPU as PyTorch's transposed kernels.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, scale: int, kernel: int = 9) -> None:
-        if kernel % 2 == 0:
-            raise ValueError(f"TransposedConv needs an odd kernel to centre it; got {kernel}")
+    def __init__(
+        self, in_channels: int, out_channels: int, scale: int, kernel: int = 9,
+        crop: int | None = None, border: int = 0,
+    ) -> None:
+        crop = kernel // 2 if crop is None else crop
+        if not 0 <= 2 * crop < kernel:
+            raise ValueError(f"TransposedConv crops fewer than half the kernel's rows (an odd "
+                             f"kernel is centred by default); got kernel {kernel}, crop {crop}")
+        extra = scale - kernel + 2 * crop  # the output padding that gives scale x the input
+        exact = 0 <= extra < scale  # else ONNX export crops PyTorch's full output itself
         super().__init__(
-            in_channels, out_channels, kernel, stride=scale, padding=kernel // 2,
-            output_padding=scale - 1,
+            in_channels, out_channels, kernel, stride=scale, padding=crop if exact else 0,
+            output_padding=extra if exact else 0,
         )
+        self.crop = crop
+        self.border = border
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        scale, border = self.stride[0], self.border
+        height, width = x.shape[-2:]
+        if border:
+            x = F.pad(x, (border,) * 4, mode="replicate")
         if torch.onnx.is_in_onnx_export():  # exported graphs keep the standard ConvTranspose
-            return super().forward(x)
-        scale = self.stride[0]
-        weight, bias, (before, after) = phase_kernel(self.weight, self.bias, scale, self.padding[0])
-        x = F.pad(x, (before, after, before, after))
-        return F.pixel_shuffle(F.conv2d(x, weight, bias), scale)
+            y, first = super().forward(x), self.crop - self.padding[0] + scale * border
+        else:
+            weight, bias, (before, after) = phase_kernel(self.weight, self.bias, scale, self.crop)
+            y = F.pixel_shuffle(F.conv2d(F.pad(x, (before, after, before, after)), weight, bias),
+                                scale)
+            first = scale * border
+        if not border and self.padding[0] == self.crop:
+            return y
+        return y[..., first : first + scale * height, first : first + scale * width]
 
 
 def phase_kernel(

@@ -347,7 +347,11 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
             if not isinstance(target.get(key), dict):
                 target[key] = {}
             target = target[key]
-        target[keys[-1]] = yaml.safe_load(text)
+        try:
+            target[keys[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {override!r}: not valid YAML: "
+                             f"{' '.join(str(err).split())}") from err
     return values
 
 
@@ -362,6 +366,9 @@ def load_recipe(path_or_name: str | Path, overrides: Sequence[str] = ()) -> Reci
                 f"no recipe file {path_or_name}; shipped recipes: {', '.join(shipped)}"
             )
         path = shipped[str(path_or_name)]
-    with open(path, encoding="utf-8") as handle:
-        values = yaml.safe_load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path.name}: not valid YAML: {' '.join(str(err).split())}") from err
     return parse_recipe(apply_overrides(values, overrides), where=path.name)

@@ -1,8 +1,9 @@
 """What converting any released checkpoint takes, whatever its family: the records of
 releases, layouts and families, and one pipeline (open the checkpoint, find its layout,
 rename its keys to ours, read the architecture from the shapes, refuse a checkpoint that is
-not the requested model naming what differs). The families (`edsr`, `gan`) only describe
-their layouts and how to read their architectures.
+not the requested model naming what differs, or tell which registered model a checkpoint
+is). The families (`edsr`, `gan`, `matlab`) only describe their files, layouts and how to read
+their architectures.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +20,7 @@ from torch import Tensor, nn
 
 from superres.models.registry import ModelSpec
 from superres.nn.frameworks import MeanShift
+from superres.weights import read_checkpoint
 
 Tensors = dict[str, Tensor]
 Rule = tuple[str, str | Callable[[re.Match[str]], str]]
@@ -46,17 +49,20 @@ class ReleasedWeights:
 class Architecture:
     """What a state dict in superres's key layout holds, read from its tensor shapes."""
 
-    family: str  # "edsr", "rcan", "rdn", "srresnet", "rrdb" or "srvgg"
-    scale: int
-    sizes: tuple[tuple[str, int], ...]
+    family: str  # "edsr", "rcan", "rdn", "srresnet", "rrdb", "srvgg", "srcnn", "fsrcnn", ...
+    scale: int  # 0 where the tensors do not fix it (SRCNN, FSRCNN, VDSR, MS-LapSRN)
+    sizes: tuple[tuple[str, Any], ...]
 
     def __str__(self) -> str:
         sizes = ", ".join(f"{name}={value}" for name, value in self.sizes)
-        return f"{self.family.upper()} x{self.scale} ({sizes})"
+        scale = f" x{self.scale}" if self.scale else ""
+        return f"{self.family.upper()}{scale} ({sizes})"
 
 
 # Reads an architecture from a state dict in our names; `name` gives the checkpoint's own.
 Reader = Callable[[Mapping[str, Tensor], Callable[[str], str]], Architecture]
+# The builder's keyword arguments that a loaded checkpoint of an architecture needs at a scale.
+Options = Callable[[Mapping[str, Any], Architecture, int], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,11 @@ class Family:
     read: Reader  # may raise a KeyError for a key the state dict lacks
     upsampler: str  # our keys of the convolutions that fix the scale
     tensors: Callable[[Mapping[str, Any]], Tensors] = state_tensors
+    open: Callable[[Path], Mapping[str, Any]] = read_checkpoint  # a file -> checkpoint
+    suffix: str | None = None  # its releases' file suffix; None: PyTorch or safetensors
+    # None: checkpoints load into the registered models as built. Else the builder options
+    # (sizes, the authors' test-time conventions) that a checkpoint of an architecture needs.
+    options: Options | None = None
 
     def layout(self, tensors: Tensors) -> Layout:
         """The layout whose marker key `tensors` has, or a ValueError listing the markers."""
@@ -225,21 +236,73 @@ class Family:
         found, wanted = self.describe(ours, origin), self.describe(expected)
         lines = differences(ours, expected, origin, unmapped)
         if found != wanted or lines:
-            scale_keys = ", ".join(f"{origin[k]} {shape(v)}" for k, v in ours.items()
-                                   if re.fullmatch(self.upsampler, k) and v.ndim == 4)
-            raise mismatch_error(layout.name, found, wanted, what, scale_keys, lines)
+            raise mismatch_error(layout.name, found, wanted, what,
+                                 self._scale_keys(ours, origin), lines)
         return {key: ours[key] for key in expected}
+
+    def _scale_keys(self, ours: Tensors, origin: Mapping[str, str]) -> str:
+        """The checkpoint's convolutions that fix the scale, with their shapes."""
+        return ", ".join(f"{origin[k]} {shape(v)}" for k, v in ours.items()
+                         if re.fullmatch(self.upsampler, k) and v.ndim == 4)
+
+    def architecture(self, state: Mapping[str, Any]) -> Architecture:
+        """What a released checkpoint holds, read from its tensors."""
+        tensors = self.tensors(state)
+        ours, origin, _ = rename(tensors, self.layout(tensors))
+        return self.describe(ours, origin)
+
+    def convert(
+        self, state: Mapping[str, Any], model_name: str, scale: int
+    ) -> tuple[Tensors, dict[str, Any]]:
+        """A released checkpoint as the state dict of superres's `model_name` at `scale`, and
+        the builder options it needs (`options`; {} where the registered model fits); a
+        checkpoint of another architecture, size or scale is refused with a ValueError."""
+        _, spec = find_model(model_name, (self,))
+        spec.check_scale(scale)
+        what = f"{model_name} x{scale}"
+        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+            target = spec.build(scale)
+            options: dict[str, Any] = {}
+            if self.options is not None:
+                tensors = self.tensors(state)
+                layout = self.layout(tensors)
+                ours, origin, _ = rename(tensors, layout)
+                found, wanted = self.describe(ours, origin), self.describe(target.state_dict())
+                if found.family != wanted.family or found.scale not in (0, scale):
+                    # another network or scale: what differs key by key says no more
+                    raise mismatch_error(layout.name, found, wanted, what,
+                                         self._scale_keys(ours, origin), [])
+                options = self.options(state, found, scale)
+                target = spec.build(scale, **options)
+        return self.convert_for(state, target, what), options
 
     def convert_state_dict(
         self, state: Mapping[str, Any], model_name: str, scale: int
     ) -> Tensors:
         """A released checkpoint as the state dict of superres's `model_name` at `scale`; a
         checkpoint of another architecture, size or scale is refused with a ValueError."""
-        _, spec = find_model(model_name, (self,))
-        spec.check_scale(scale)
-        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
-            target = spec.build(scale)
-        return self.convert_for(state, target, f"{model_name} x{scale}")
+        return self.convert(state, model_name, scale)[0]
+
+    def identify(self, state: Mapping[str, Any]) -> tuple[str, Architecture]:
+        """The registered model a released checkpoint is, and what it holds: the model whose
+        sizes it has or, where `options` builds other sizes, the first of its kind. A
+        ValueError where none is, or where several are (SRResNet and SRGAN share theirs)."""
+        found = self.architecture(state)
+        fits, kind = [], []
+        for name, spec in self.specs.items():
+            scale = found.scale or spec.scales[0]
+            if scale not in spec.scales:
+                continue
+            with torch.device("meta"):
+                registered = self.describe(spec.build(scale).state_dict())
+            fits += [name] if registered == found else []
+            kind += [name] if registered.family == found.family else []
+        if len(fits) > 1:
+            raise ValueError(f"it holds {found}, which {' and '.join(fits)} both are: give the "
+                             "model")
+        if not fits and (self.options is None or not kind):
+            raise ValueError(f"it holds {found}, which none of {', '.join(self.specs)} is")
+        return (fits or kind)[0], found
 
 
 def find_model(model_name: str, families: Sequence[Family]) -> tuple[Family, ModelSpec]:
