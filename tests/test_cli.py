@@ -214,3 +214,29 @@ def test_models_that_learn_at_test_time_take_a_budget_and_refuse_tta(tmp_path, c
     assert main([*args, "--budget", "2"]) == EXIT_OK and Image.open(out).size == (384, 256)
     assert main([*args, "--tta", "--overwrite"]) == EXIT_USAGE
     assert "learns from each input" in capsys.readouterr().err
+
+
+def test_a_folder_gives_every_format_pillow_reads_and_says_what_it_skipped(tmp_path, capsys):
+    source = tmp_path / "in"
+    source.mkdir()
+    _png(source / "a.png")
+    Image.open(_png(tmp_path / "b.png")).save(source / "b.gif")
+    (source / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    code = main(["upscale", str(source), "-s", "2", "-m", "bicubic", "-o", str(out), "-q"])
+    assert code == EXIT_OK
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.png"]  # GIF as PNG
+    err = capsys.readouterr().err
+    assert err == (f"superres: warning: {source}: skipped 1 file(s) whose suffix names no image "
+                   "format Pillow reads (1 .txt)\n")
+
+
+def test_two_inputs_with_one_output_name_are_not_written_over_each_other(tmp_path, capsys):
+    _png(tmp_path / "a.png")
+    Image.open(_png(tmp_path / "other.png")).save(tmp_path / "a.gif")
+    (tmp_path / "other.png").unlink()
+    out = tmp_path / "out"
+    code = main(["upscale", str(tmp_path), "-s", "2", "-m", "bicubic", "-o", str(out), "-q"])
+    assert code == EXIT_FAILED
+    assert "a.png: its output" in capsys.readouterr().err
+    assert Image.open(out / "a_x2.png").size == (40, 32)  # from a.gif, the first in order

@@ -230,8 +230,8 @@ def test_unknown_layouts_non_tensors_and_unknown_models_are_refused(baseline_x2)
         convert_state_dict({"conv.weight": torch.zeros(1)}, "edsr", 2)
     with pytest.raises(ValueError, match=r"head\.0\.weight are not tensors"):
         convert_state_dict({"head.0.weight": 3}, "edsr", 2)
-    with pytest.raises(ValueError, match="no converter for 'srcnn'"):
-        convert_state_dict(edsr_pytorch(baseline_x2.state_dict()), "srcnn", 2)
+    with pytest.raises(ValueError, match="no converter for 'drcn'"):
+        convert_state_dict(edsr_pytorch(baseline_x2.state_dict()), "drcn", 2)
 
 
 class Payload:

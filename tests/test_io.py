@@ -482,7 +482,8 @@ def test_collect_keeps_named_files_in_order_once_each(images: Path) -> None:
 
 
 def test_collect_takes_a_folders_images_sorted_and_not_recursively(images: Path) -> None:
-    paths, errors = collect_inputs([str(images)])
+    with pytest.warns(UserWarning, match=r"skipped 1 file\(s\)"):  # notes.txt
+        paths, errors = collect_inputs([str(images)])
     assert [p.name for p in paths] == ["a.jpg", "b.png", "c.TIFF"]
     assert errors == []
 
@@ -504,6 +505,19 @@ def test_collect_reports_inputs_that_match_nothing_and_carries_on(images: Path) 
     assert [e.path for e in errors] == [missing, empty, no_match]
     assert all("\n" not in str(e) for e in errors)
     assert "no such file" in errors[0].reason
+
+
+def test_collect_takes_every_format_pillow_reads_and_counts_what_it_skips(tmp_path: Path) -> None:
+    for name in ("a.png", "b.gif", "c.ico", "d.TGA", "notes.txt", "more.txt", "data.json",
+                 "README", ".hidden.gif"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"skipped 4 file\(s\) whose suffix names no image "
+                                         r"format Pillow reads \(2 \.txt, 1 \.json, 1 no suffix\)"):
+        paths, errors = collect_inputs([str(tmp_path)])
+    assert [p.name for p in paths] == ["a.png", "b.gif", "c.ico", "d.TGA"] and errors == []
+    with pytest.warns(UserWarning, match=r"skipped 2 file\(s\).*\(2 \.txt\)"):
+        paths, _ = collect_inputs([str(tmp_path / "[bmn]*")])
+    assert [p.name for p in paths] == ["b.gif"]
 
 
 def test_collect_takes_a_file_with_glob_characters_in_its_name_literally(tmp_path: Path) -> None:

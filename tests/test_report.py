@@ -128,3 +128,36 @@ def test_the_crop_window_goes_where_the_detail_is():
 def test_a_crop_names_an_image_and_maybe_its_window(text, expected):
     path, window = parse_crop(text)
     assert (str(path), window) == expected
+
+
+def test_the_report_opens_in_chromium_without_console_errors_or_requests(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="the browser tests need `pip install playwright`")
+    from test_serve import chromium  # the serve tests' finder of Debian's Chromium
+
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no Chromium to drive: `apt-get install chromium` (.ci/run does)")
+    (tmp_path / "runs.json").write_text(json.dumps([BICUBIC, FSRCNN]))
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)
+                    ).save(tmp_path / "hr.png")
+    report(tmp_path, str(tmp_path / "runs.json"), "--crops", str(tmp_path / "hr.png"))
+    url = (tmp_path / "report.html").as_uri()
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        page = browser.new_page()
+        page.on("console", lambda message: message.type == "error" and errors.append(
+            message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.route(lambda url: not url.startswith(("file:", "data:")),  # never the network
+                   lambda route: route.abort())
+        page.goto(url, wait_until="load")
+        shown = page.eval_on_selector("img", "img => img.complete && img.naturalWidth")
+        plot = page.locator("svg").first.bounding_box()
+        browser.close()
+    assert errors == []
+    assert all(r == url or r.startswith("data:") for r in requests)
+    assert shown == 3 * 192 and plot is not None and plot["width"] > 300

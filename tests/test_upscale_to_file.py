@@ -45,9 +45,11 @@ def test_a_streamed_file_is_the_whole_image_paths_file(fsrcnn, tmp_path, suffix,
 
 def test_jpeg_of_many_strips_decodes_to_the_whole_image_paths_pixels(tmp_path):
     bicubic = load("bicubic", 4, tile=96)
-    picture = photo(1100, 120)  # 4400 wide: strips of 80 rows, 6 of them
+    picture = photo(1100, 400)  # 4400 x 1600: strips of 632 rows (8 MB), 3 of them
     whole = bicubic.upscale_to_file(picture, tmp_path / "whole.jpg", stream=False)
     streamed = bicubic.upscale_to_file(picture, tmp_path / "streamed.jpg", stream=True)
+    assert streamed.read_bytes().count(b"\xff\xd0") + streamed.read_bytes().count(
+        b"\xff\xd1") == 2  # the restart markers between the strips
     assert np.array_equal(read_image(whole).pixels, read_image(streamed).pixels)
 
 

@@ -2,9 +2,10 @@
 
 Exit codes (scripts rely on them):
   0  everything asked for was done
-  1  some inputs failed (each reported on one line; the others were still processed)
+  1  some inputs failed (each reported on one line; the others were still processed), or
+     what was asked cannot be done (a model torch.export cannot capture, a full disk)
   2  bad usage: unknown option, model, scale or dataset name
-  3  something needed is missing: a dataset or weights file not found
+  3  something needed is missing: a dataset, a weights file or an optional package
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
 
-_EPILOG = """exit codes: 0 done; 1 some inputs failed (the rest were processed);
-2 bad usage (unknown option, model, scale or dataset); 3 a dataset or weights file is missing"""
+_EPILOG = """exit codes: 0 done; 1 some inputs failed (the rest were processed) or it cannot be
+done; 2 bad usage (unknown option, model, scale or dataset); 3 a dataset, weights file or
+optional package is missing"""
 
 
 class UsageError(Exception):
@@ -122,16 +124,21 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
     written = 0
     batch: list[tuple[Path, Path, Any]] = []  # (source, target, picture) of one size
+    claimed: dict[Path, Path] = {}  # output -> its input: a.png and a.gif both give a_x2.png
     bar = tqdm(jobs, unit="img", desc=f"{name} x{args.scale}", disable=args.quiet or not many)
     for source, read in bar:
         target = _output_path(source, out, file, args.scale, args.format)
         try:
+            if target in claimed:
+                raise ImageReadError(str(source), f"its output {target} is already that of "
+                                     f"{claimed[target]}; upscale it with another -o")
             if target.exists() and not args.overwrite:
                 raise ImageReadError(str(target), "exists; use --overwrite to replace it")
             picture = read()
         except ImageReadError as err:
             failures.append(err)
             continue
+        claimed[target] = source
         if batch and not _same_kind(batch[0][2], picture):
             written += _upscale_batch(upscaler, batch, failures, many)
         batch.append((source, target, picture))
@@ -252,6 +259,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 "scale": scale,
                 "channel": "rgb" if args.rgb else "y",
                 "degradation": degradation.spec(),
+                "tta": args.tta,
                 "results": [r.to_json(per_image=args.per_image) for r in results],
             }
             print(json.dumps(report))
@@ -678,8 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="registered set (Set5, Set14, BSD100, ...) or a folder of HR images; "
                          "repeat for several")
     ev.add_argument("--json", action="store_true",
-                    help='print {"model", "scale", "channel", "degradation", "results": '
-                         '[{"dataset", "images", "psnr", "ssim", "seconds"}]}')
+                    help='print {"model", "scale", "channel", "degradation", "tta", '
+                         '"results": [{"dataset", "images", "psnr", "ssim", "seconds"}]}')
     ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ev.add_argument("--tta", action="store_true",
                     help="self-ensemble (the papers' '+' models; not the standard protocol)")

@@ -20,13 +20,13 @@ import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from superres import __version__
 from superres.data import dataset_images
 from superres.evaluation import DatasetResult
 from superres.files import atomic_write
@@ -112,7 +112,7 @@ def read_runs(paths: Iterable[str | Path]) -> list[Run]:
 
 
 def ms_per_image(result: DatasetResult) -> float:
-    """Milliseconds per image (NaN for an untimed result)."""
+    """Milliseconds per image (NaN for an untimed result, which no comparison passes)."""
     return result.seconds * 1000 / result.images if result.images else math.nan
 
 
@@ -173,7 +173,7 @@ def psnr_time_svg(runs: Sequence[Run], *, standalone: bool = False, columns: int
     as SVG: inline in a page, or a file of its own with `standalone`. Interpolation is grey,
     learned models blue."""
     panels = [(group, rows) for group, rows in groups(runs).items()
-              if any(not math.isnan(ms_per_image(r)) for _, r in rows)]
+              if any(ms_per_image(r) > 0 for _, r in rows)]
     if not panels:
         raise ValueError("no timed results to plot (their 'seconds' are missing)")
     width, height = _PANEL
@@ -347,9 +347,9 @@ def report_html(runs: Sequence[Run], *, crops: Image.Image | None = None,
                 title: str = "superres report", sources: Sequence[str] = ()) -> str:
     """One HTML page that holds everything (styles, the SVG plot, the crops as a data: URI)
     and refers to nothing outside it: it can be mailed, archived or opened offline."""
-    timed = any(not math.isnan(r.seconds) for run in runs for r in run.results)
+    timed = any(ms_per_image(r) > 0 for run in runs for r in run.results)
     body = [f"<h1>{html.escape(title)}</h1>",
-            f"<p>Made by superres {__version__}"
+            f"<p>Made by superres {version('superres')}"
             + (f" from {html.escape(', '.join(sources))}" if sources else "") + ". PSNR and "
             "SSIM as `superres eval` measures them (MATLAB bicubic LR unless said, the scale "
             "in pixels shaved); time per image as each run measured it.</p>"]

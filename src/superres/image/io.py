@@ -9,15 +9,17 @@ from __future__ import annotations
 import glob
 import os
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from superres.files import IMAGE_SUFFIXES, atomic_write, is_image_file, list_images
+from superres.files import IMAGE_SUFFIXES, atomic_write
 
 # Limit on width * height, checked from the header before any pixel is decoded: a tiny
 # compressed file can claim a size that takes gigabytes to decode. 2**27 (~134 MP) is 400 MB
@@ -277,14 +279,24 @@ def _writable(picture: Picture, target: Path, image_format: str) -> Picture:
     return picture
 
 
+@cache
+def readable_suffixes() -> frozenset[str]:
+    """The suffixes of every format Pillow opens: IMAGE_SUFFIXES, which superres also writes,
+    and the others (GIF, ICO, TGA, PSD, ...), whose results are written as PNG."""
+    registered = Image.registered_extensions()  # imports Pillow's plugins once
+    return IMAGE_SUFFIXES | {suffix for suffix, name in registered.items() if name in Image.OPEN}
+
+
 def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[ImageReadError]]:
     """Expand files, folders and glob patterns into the image files to process.
 
-    A folder gives its image files (by IMAGE_SUFFIXES, not recursive, hidden files skipped);
-    a pattern with *, ? or [ gives the image files it matches (** recurses). Each input's
-    matches are sorted; inputs keep their order and a file named twice is kept once. An
-    input that matches nothing is returned as an error, not raised, so a batch can go on
-    with the rest and report it at the end.
+    A folder gives its files in formats Pillow reads (by `readable_suffixes`, not recursive,
+    hidden files left out); a pattern with *, ? or [ gives the such files it matches (**
+    recurses). The other files a folder or pattern holds are skipped with a warning that
+    counts them by suffix, so none goes missing silently. Each input's matches are sorted;
+    inputs keep their order and a file named twice is kept once. An input that matches
+    nothing is returned as an error, not raised, so a batch can go on with the rest and
+    report it at the end.
     """
     if isinstance(inputs, str):  # a str is a Sequence[str] too, of one-letter "paths"
         raise TypeError("collect_inputs takes a list of inputs, not a single string")
@@ -371,13 +383,22 @@ def _expand(item: str) -> list[Path] | ImageReadError:
     if path.is_file():
         return [path]  # named explicitly: read_image will say if it is not an image
     if path.is_dir():
-        found = list_images(path)
+        files = [p for p in path.iterdir() if p.is_file()]
         reason = "folder holds no image files"
     elif any(char in item for char in "*?["):
-        found = [Path(p) for p in glob.glob(item, recursive=True) if is_image_file(Path(p))]
+        files = [Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file()]
         reason = "pattern matches no image files"
     else:
         return ImageReadError(item, "no such file or folder")
+    files = [p for p in files if not p.name.startswith(".")]
+    found = [p for p in files if p.suffix.lower() in readable_suffixes()]
+    skipped = Counter(p.suffix.lower() or "no suffix" for p in files
+                      if p.suffix.lower() not in readable_suffixes())
+    if skipped:
+        kinds = ", ".join(f"{count} {suffix}" for suffix, count in
+                          sorted(skipped.items(), key=lambda kind: (-kind[1], kind[0])))
+        warnings.warn(f"{item}: skipped {skipped.total()} file(s) whose suffix names no image "
+                      f"format Pillow reads ({kinds})", stacklevel=3)
     return sorted(found) if found else ImageReadError(item, reason)
 
 
@@ -390,6 +411,7 @@ __all__ = [
     "collect_inputs",
     "from_pil",
     "read_image",
+    "readable_suffixes",
     "to_pil",
     "write_image",
 ]

@@ -173,10 +173,17 @@ def _tensor(array: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
+def _vector(array: np.ndarray) -> Tensor:
+    """Biases and slopes: MATLAB keeps them as n x 1 or 1 x n matrices."""
+    return _tensor(array.ravel())
+
+
 def flat_kernels(weights: np.ndarray, what: str) -> Tensor:
     """SRCNN's and FSRCNN's (a, k^2, b) kernels, kernel (j, :, i) a flat vector in MATLAB's
     column-major order, as a PyTorch (b, a, k, k) weight: (out, in) for their convolutions
     (a = inputs), (in, out) for FSRCNN's deconvolution (a = outputs)."""
+    if weights.ndim != 3:
+        raise ValueError(f"{what} {weights.shape} is not (inputs, taps, outputs)")
     first, area, last = weights.shape
     size = math.isqrt(area)
     if size * size != area:
@@ -201,7 +208,7 @@ def _srcnn_tensors(variables: Mapping[str, Any]) -> Tensors:
             weights = weights[None] if layer == 1 else weights[..., None]
         tensors[name] = flat_kernels(weights, name)
         bias = f"biases_conv{layer}"
-        tensors[bias] = _tensor(_array(variables.get(bias), bias).ravel())
+        tensors[bias] = _vector(_array(variables.get(bias), bias))
     return tensors
 
 
@@ -214,7 +221,7 @@ def _fsrcnn_tensors(variables: Mapping[str, Any]) -> Tensors:
             if kind == "weights_conv":
                 tensors[name] = flat_kernels(array, name)
             elif array.size:  # the deconvolution has no PReLU: an empty cell
-                tensors[name] = _tensor(array.ravel())
+                tensors[name] = _vector(array)
     return tensors
 
 
@@ -224,9 +231,8 @@ def _vdsr_tensors(variables: Mapping[str, Any]) -> Tensors:
     for kind in ("weight", "bias"):
         for index, value in enumerate(_cells(_field(model, kind, "model"), kind), start=1):
             name = f"model.{kind}{{{index}}}"
-            array = _array(value, name)
-            tensors[name] = matconvnet_filters(array) if kind == "weight" else _tensor(
-                array.ravel())
+            read = matconvnet_filters if kind == "weight" else _vector
+            tensors[name] = read(_array(value, name))
     return tensors
 
 
@@ -239,9 +245,9 @@ _DAGNN_BLOCKS: dict[str, dict[str, list[float]]] = {
 }
 
 
-def _dagnn_layers(net: Any) -> list[dict[str, Any]]:
-    """A DagNN's layers (name, type, block settings), after checking that every layer computes
-    what superres's network does."""
+def _dagnn_layers(net: Any) -> list[str]:
+    """The names of a DagNN's layers, after checking that each computes what superres's
+    network does (a file whose pads, crops or leaks differ is refused, naming the layer)."""
     layers = []
     for layer in _field(net, "layers", "net").ravel():
         name, kind = _text(layer["name"]), _text(layer["type"])
@@ -256,7 +262,7 @@ def _dagnn_layers(net: Any) -> list[dict[str, Any]]:
             if settings.get(field) != value:
                 raise ValueError(f"its {kind} layer {name} has {field} {settings.get(field)}, "
                                  f"where the authors' LapSRN releases have {value}")
-        layers.append({"name": name, "type": kind})
+        layers.append(name)
     return layers
 
 
@@ -266,8 +272,8 @@ def _dagnn_tensors(variables: Mapping[str, Any]) -> Tensors:
     tensors = {}
     for param in _field(net, "params", "net").ravel():
         name = _text(param["name"])
-        array = _array(param["value"], name)
-        tensors[name] = matconvnet_filters(array) if name.endswith("_f") else _tensor(array.ravel())
+        read = matconvnet_filters if name.endswith("_f") else _vector
+        tensors[name] = read(_array(param["value"], name))
     return tensors
 
 
@@ -386,7 +392,7 @@ def _read(state: Mapping[str, Tensor], name: Callable[[str], str]) -> Architectu
 def _recursions(variables: Mapping[str, Any]) -> int:
     """MS-LapSRN's R: its recursions share their weights, so only the DagNN's layers
     (`x2SR_level1_R8_conv1`, ...) tell how many there are."""
-    names = [layer["name"] for layer in _dagnn_layers(variables["net"])]
+    names = _dagnn_layers(variables["net"])
     return max((int(m[1]) for n in names if (m := re.search(r"_R(\d+)_conv1$", n))), default=0)
 
 

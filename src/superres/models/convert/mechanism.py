@@ -298,8 +298,8 @@ class Family:
             fits += [name] if registered == found else []
             kind += [name] if registered.family == found.family else []
         if len(fits) > 1:
-            raise ValueError(f"it holds {found}, which {' and '.join(fits)} both are: give the "
-                             "model")
+            raise ValueError(f"it holds {found}, which {' and '.join(fits)} are alike: name the "
+                             "model (-m)")
         if not fits and (self.options is None or not kind):
             raise ValueError(f"it holds {found}, which none of {', '.join(self.specs)} is")
         return (fits or kind)[0], found
