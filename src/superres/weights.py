@@ -94,8 +94,8 @@ def _unreadable(path: Path, err: Exception) -> ValueError:
     struct.error, MemoryError, ...), all meaning that."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     detail = lines[0] if lines else type(err).__name__
-    if isinstance(err, pickle.UnpicklingError):  # the allow-list's refusal says it all
-        return ValueError(f"{path.name}: {detail}")
+    if isinstance(err, pickle.UnpicklingError):  # the allow-list's refusal names the global
+        return ValueError(f"{path.name} refused without unpickling it: {detail}")
     return ValueError(f"{path.name}: damaged, or not a weights file ({detail})")
 
 
