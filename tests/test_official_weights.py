@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from safetensors.torch import save_file
 import superres
 from superres.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from superres.evaluation import evaluate_dataset
-from superres.models.convert import MissingScale, convert_file
+from superres.models.convert import Converted, MissingScale, convert_file
 from superres.models.convert.matlab import RELEASED, flat_kernels, read_mat
 from superres.nn.upsamplers import TransposedConv
 
@@ -66,12 +67,19 @@ def official() -> Path:
 
 
 @pytest.fixture(scope="module")
+def release(official) -> Callable[..., Converted]:
+    """`convert_file` of a release, each converted once for the module."""
+    return cache(lambda key, **given: convert_file(official / FILES[key], **given))
+
+
+@pytest.fixture(scope="module")
 def converted(official, tmp_path_factory) -> dict[tuple[str, int], Path]:
-    """Every release converted as `superres convert` does, without -m or -s where the file
-    tells them: safetensors files with the build options they need."""
+    """The releases the Set5 checks use, converted as `superres convert` does (no -m; -s
+    where the file does not tell it): safetensors files with the build options they need."""
     out = tmp_path_factory.mktemp("official")
     files = {}
-    for (name, scale), file in FILES.items():
+    for name, scale in SET5:
+        file = FILES[name, scale]
         target = out / f"{name}_x{scale}.safetensors"
         scale_given = ["-s", str(scale)] if name in ("vdsr", "ms-lapsrn") else []
         assert main(["convert", str(official / file), *scale_given, "-o", str(target)]) == EXIT_OK
@@ -268,10 +276,10 @@ def test_the_release_table_has_every_published_file_and_digest(official):
     ("lapsrn", 4, 814_242, {"depth": 10, "channels": 64, "upconv_crop": 0}),
     ("lapsrn", 8, 667_123, {"depth": 5, "channels": 64, "upconv_crop": 0}),
 ])
-def test_a_release_is_read_as_its_model_scale_and_sizes(official, model, scale, params, options):
+def test_a_release_is_read_as_its_model_scale_and_sizes(release, model, scale, params, options):
     """No -m, no -s: the sizes come from the shapes (LapSRN x8's 5 convolutions per level, its
     scale from its levels), SRCNN's and FSRCNN's scale from the release's sha256."""
-    found = convert_file(official / FILES[model, scale])
+    found = release((model, scale))
     assert (found.name, found.scale, found.options) == (model, scale, options)
     assert sum(p.numel() for p in found.model.parameters()) == params
 
@@ -290,18 +298,18 @@ def test_vdsr_and_ms_lapsrn_serve_every_scale_from_one_file(official):
 # ---------------------------------------------------------------- against MATLAB's arithmetic
 
 
-def test_srcnn_computes_srcnn_m(official):
+def test_srcnn_computes_srcnn_m(official, release):
     image = picture(21, 26)
     for key in (("srcnn", 3), ("srcnn-915", 3)):
-        model = convert_file(official / FILES[key]).model
+        model = release(key).model
         reference = srcnn_matlab(read_mat(official / FILES[key]), image)
         np.testing.assert_allclose(run(model.body, image), reference, rtol=0, atol=1e-5)
 
 
-def test_fsrcnn_computes_fsrcnn_m_and_deconv_m(official):
+def test_fsrcnn_computes_fsrcnn_m_and_deconv_m(official, release):
     image = picture(9, 11, seed=1)
     for key in (("fsrcnn", 2), ("fsrcnn", 4), ("fsrcnn-s", 3), ("fsrcnn", 3)):
-        model = convert_file(official / FILES[key]).model
+        model = release(key).model
         reference = fsrcnn_matlab(read_mat(official / FILES[key]), image, key[1])
         ours = run(model, image)
         if key[1] == 3:  # the x3 models' output lies one HR pixel earlier (models/fsrcnn.py)
@@ -309,19 +317,19 @@ def test_fsrcnn_computes_fsrcnn_m_and_deconv_m(official):
         np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-5)
 
 
-def test_vdsr_computes_vdsr_matconvnet_m(official):
+def test_vdsr_computes_vdsr_matconvnet_m(official, release):
     image = picture(17, 15, seed=2)
-    model = convert_file(official / FILES["vdsr", 3], scale=3).model
+    model = release(("vdsr", 3), scale=3).model
     reference = vdsr_matlab(read_mat(official / FILES["vdsr", 3])["model"], image)
     np.testing.assert_allclose(run(model.body, image), reference, rtol=0, atol=1e-5)
 
 
-def test_lapsrn_and_ms_lapsrn_compute_their_dagnn(official):
+def test_lapsrn_and_ms_lapsrn_compute_their_dagnn(official, release):
     image = picture(7, 9, seed=3)
     for key, inputs, output in ((("lapsrn", 4), "LR", "level1_output"),
                                 (("lapsrn", 8), "LR", "level1_output"),
                                 (("ms-lapsrn", 4), "x4SR_LR", "x4SR_4x_output")):
-        model = convert_file(official / FILES[key], scale=key[1]).model
+        model = release(key, scale=key[1]).model
         net = read_mat(official / FILES[key])["net"]
         reference = dagnn_matlab(net, {inputs: image}, output)
         np.testing.assert_allclose(run(model, image), reference, rtol=0, atol=1e-5)
