@@ -26,6 +26,8 @@ from superres.weights import shipped_weights
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "models"
 DATASETS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
+# The authors' released weights measured by superres (docs/official_weights.md)
+OFFICIAL = json.loads((ROOT / "docs" / "official_weights.json").read_text())
 
 
 def _weights_only(spec: ModelSpec, scale: int) -> int:
@@ -125,19 +127,27 @@ def card(spec: ModelSpec) -> str:
     if recipes:
         lines += ["## Recipes", "", *recipes, ""]
     lines += ["## Results (PSNR dB / SSIM, Y channel, shave = scale)", ""]
-    if spec.reference or shipped:
-        lines += ["| set | scale | paper | ours | ours - paper |", "|---|---|---|---|---|"]
+    official = OFFICIAL.get(spec.name, {})
+    if spec.reference or shipped or official:
+        lines += ["Three rows side by side: the paper's table, the authors' released weights "
+                  "measured by superres ([official_weights.md](../official_weights.md)), and "
+                  "the weights superres trained and ships.", "",
+                  "| set | scale | paper | authors' weights, measured | ours (trained here) "
+                  "| ours - paper |", "|---|---|---|---|---|---|"]
         for dataset in DATASETS:
             for scale in spec.scales:
                 paper = spec.reference.get(dataset, {}).get(scale)
+                authors = official.get(str(scale), {}).get(dataset)
                 ours = shipped[scale].scores.get(dataset) if scale in shipped else None
-                if not paper and not ours:
+                if not paper and not ours and not authors:
                     continue
                 paper_text = (f"{paper[0]:.2f}" + (f" / {paper[1]:.4f}" if paper[1] else "")
                               if paper else "-")
+                authors_text = f"{authors[0]:.2f} / {authors[1]:.4f}" if authors else "-"
                 ours_text = f"{ours[0]:.2f} / {ours[1]:.4f}" if ours else "no weights"
                 diff = f"{ours[0] - paper[0]:+.2f}" if paper and ours else ""
-                lines.append(f"| {dataset} | x{scale} | {paper_text} | {ours_text} | {diff} |")
+                lines.append(f"| {dataset} | x{scale} | {paper_text} | {authors_text} | "
+                             f"{ours_text} | {diff} |")
         lines.append("")
     for scale, weights in sorted(shipped.items()):
         lines.append(f"Shipped x{scale}: `{weights.file}` (sha256 {weights.sha256[:16]}...), "
