@@ -41,6 +41,7 @@ from superres.models.convert.mechanism import (
     ReleasedWeights,
     Rule,
     Tensors,
+    early_cnn_architecture,
     indices,
 )
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
@@ -373,20 +374,7 @@ def _read(state: Mapping[str, Tensor], name: Callable[[str], str]) -> Architectu
         levels = len(indices(state, r"levels\.(\d+)\.residual\.weight"))
         depth = len(indices(state, r"levels\.0\.features\.(\d+)\.weight")) - 1  # and upconv
         return Architecture("lapsrn", 2**levels, (("depth", depth), ("channels", channels)))
-    if "upsampler.weight" in state:
-        convs = [key for key, value in state.items()
-                 if re.fullmatch(r"body\.\d+\.weight", key) and value.ndim == 4]  # no slopes
-        sizes = (("d", state["body.0.weight"].shape[0]), ("s", state["body.2.weight"].shape[0]),
-                 ("m", len(convs) - 3))
-        return Architecture("fsrcnn", 0, sizes)
-    if "body.body.0.weight" in state:
-        depth = len(indices(state, r"body\.body\.(\d+)\.weight"))
-        return Architecture("vdsr", 0, (("depth", depth),
-                                        ("channels", state["body.body.0.weight"].shape[0])))
-    kernels = tuple(state[f"body.{i}.weight"].shape[-1] for i in (0, 2, 4))
-    sizes = (("kernels", kernels), ("n1", state["body.0.weight"].shape[0]),
-             ("n2", state["body.2.weight"].shape[0]))
-    return Architecture("srcnn", 0, sizes)
+    return early_cnn_architecture(state)
 
 
 def _recursions(variables: Mapping[str, Any]) -> int:

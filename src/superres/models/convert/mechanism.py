@@ -313,3 +313,22 @@ def find_model(model_name: str, families: Sequence[Family]) -> tuple[Family, Mod
             return family, family.specs[model_name]
     known = ", ".join(name for family in families for name in family.specs)
     raise ValueError(f"no converter for {model_name!r}; known: {known}")
+
+
+def early_cnn_architecture(state: Mapping[str, Tensor]) -> Architecture:
+    """FSRCNN, VDSR or SRCNN from superres's own key layout of each (what the MATLAB releases
+    and the PyTorch re-implementations are renamed to): the sizes their builders take."""
+    if "upsampler.weight" in state:
+        convs = [key for key, value in state.items()
+                 if re.fullmatch(r"body\.\d+\.weight", key) and value.ndim == 4]  # no slopes
+        sizes = (("d", state["body.0.weight"].shape[0]), ("s", state["body.2.weight"].shape[0]),
+                 ("m", len(convs) - 3))
+        return Architecture("fsrcnn", 0, sizes)
+    if "body.body.0.weight" in state:
+        depth = len(indices(state, r"body\.body\.(\d+)\.weight"))
+        return Architecture("vdsr", 0, (("depth", depth),
+                                        ("channels", state["body.body.0.weight"].shape[0])))
+    kernels = tuple(state[f"body.{i}.weight"].shape[-1] for i in (0, 2, 4))
+    sizes = (("kernels", kernels), ("n1", state["body.0.weight"].shape[0]),
+             ("n2", state["body.2.weight"].shape[0]))
+    return Architecture("srcnn", 0, sizes)

@@ -36,6 +36,7 @@ from superres.models.convert.mechanism import (
     ReleasedWeights,
     Rule,
     Tensors,
+    early_cnn_architecture,
     indices,
     state_tensors,
     sub_pixel_factor,
@@ -72,24 +73,11 @@ def read_small(state: Mapping[str, Tensor], name: Callable[[str], str]) -> Archi
         sizes = (("depth", convs - 1), ("channels", state["embed.0.weight"].shape[0]),
                  *((("upconv_kernel", upconv.shape[-1]),) if upconv.shape[-1] != 3 else ()))
         return Architecture("lapsrn", 2**levels, sizes)
-    if "upsampler.weight" in state:
-        convs = [key for key, value in state.items()
-                 if re.fullmatch(r"body\.\d+\.weight", key) and value.ndim == 4]  # no slopes
-        sizes = (("d", state["body.0.weight"].shape[0]), ("s", state["body.2.weight"].shape[0]),
-                 ("m", len(convs) - 3))
-        return Architecture("fsrcnn", 0, sizes)
     if "upsampler.0.weight" in state:
         scale = sub_pixel_factor(state, "upsampler.0.weight", 1, name("upsampler.0.weight"))
         sizes = (("n1", state["body.0.weight"].shape[0]), ("n2", state["body.2.weight"].shape[0]))
         return Architecture("espcn", scale, sizes)
-    if "body.body.0.weight" in state:
-        depth = len(indices(state, r"body\.body\.(\d+)\.weight"))
-        return Architecture("vdsr", 0, (("depth", depth),
-                                        ("channels", state["body.body.0.weight"].shape[0])))
-    kernels = tuple(state[f"body.{i}.weight"].shape[-1] for i in (0, 2, 4))
-    sizes = (("kernels", kernels), ("n1", state["body.0.weight"].shape[0]),
-             ("n2", state["body.2.weight"].shape[0]))
-    return Architecture("srcnn", 0, sizes)
+    return early_cnn_architecture(state)
 
 
 def _read(state: Mapping[str, Tensor], name: Callable[[str], str]) -> Architecture:
