@@ -99,6 +99,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
     from superres.image.io import ImageReadError, collect_inputs, from_pil, read_image
     from superres.image.sample import sample_image
+    from superres.video import is_video
 
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
@@ -113,14 +114,20 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                      budget=args.budget, max_memory=args.max_memory,
                      precision="float16" if args.half else "float32", batch=args.batch)
     name = upscaler.name
-    paths, failures = collect_inputs(args.inputs)
+    videos = [Path(item) for item in args.inputs if is_video(item)]
+    paths, failures = collect_inputs([item for item in args.inputs if not is_video(item)])
     jobs = [(path, lambda path=path: read_image(path)) for path in paths]
     if args.sample:
         jobs.insert(0, (Path("superres_sample.png"),
                         lambda: from_pil(sample_image(), source="built-in sample")))
     out = Path(args.output) if args.output else None
+    if out is not None and is_video(out) and (len(videos) != 1 or jobs):
+        raise UsageError(f"-o {out} names one video, but the inputs are {len(videos)} "
+                         f"video(s) and {len(jobs)} image(s); name a folder")
+    for video in videos:
+        _upscale_one_video(upscaler, video, out, args, failures)
     many = len(jobs) > 1
-    file = _output_file(out, len(jobs))
+    file = _output_file(out, len(jobs)) if jobs else None
 
     written = 0
     batch: list[tuple[Path, Path, Any]] = []  # (source, target, picture) of one size
@@ -153,6 +160,33 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failures:
         print(f"{len(failures)} input(s) failed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _upscale_one_video(upscaler: Upscaler, source: Path, out: Path | None,
+                       args: argparse.Namespace, failures: list) -> None:
+    """Upscale one video file frame by frame into the file -o names, into the folder it
+    names, or beside the input (NAME_xS.EXT); a bad input is recorded, not raised, so the
+    other inputs still run."""
+    from superres.image.io import ImageReadError
+    from superres.video import upscale_video
+
+    name = f"{source.stem}_x{args.scale}{source.suffix}"
+    target = out if out is not None and not out.is_dir() else (out or source.parent) / name
+    if target.exists() and not args.overwrite:
+        failures.append(ImageReadError(str(target), "exists; use --overwrite to replace it"))
+        return
+    try:
+        result = upscale_video(upscaler, source, target, codec=args.codec, crf=args.crf,
+                               progress=not args.quiet,
+                               description=f"{upscaler.name} x{args.scale}")
+    except ImageReadError as err:
+        failures.append(err)
+        return
+    except ValueError as err:  # an encoder this FFmpeg lacks, a model that changes size
+        failures.append(ImageReadError(str(source), str(err)))
+        return
+    print(f"wrote {target} ({result.frames} frames, {result.width}x{result.height}, "
+          f"{result.codec}, {result.audio_streams} audio stream(s) copied)")
 
 
 def _same_kind(a: Any, b: Any) -> bool:
@@ -633,10 +667,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("upscale", help="upscale images", epilog=_EPILOG,
-                        description="Upscale image files, folders or globs.")
+    up = sub.add_parser("upscale", help="upscale images and videos", epilog=_EPILOG,
+                        description="Upscale image files, folders or globs, and videos "
+                                    "(.mp4 .mkv .mov .avi .webm: frame by frame, audio "
+                                    "copied; needs superres[video]).")
     up.add_argument("inputs", nargs="*", metavar="INPUT",
-                    help="image files, folders (their images) or glob patterns")
+                    help="image or video files, folders (their images) or glob patterns")
     up.add_argument("-o", "--output", metavar="OUT",
                     help="output file (one input) or folder (default: beside each input, "
                          "named NAME_xS.EXT)")
@@ -667,6 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the model with PyTorch (default) or ONNX Runtime")
     up.add_argument("--format", choices=["png", "jpg", "bmp", "tif", "webp"],
                     help="write this format instead of the input's")
+    up.add_argument("--codec", metavar="NAME",
+                    help="video encoder (default libx264, or libvpx-vp9 for .webm; mpeg4 "
+                         "where the FFmpeg build lacks them)")
+    up.add_argument("--crf", type=int, default=18,
+                    help="video quality for CRF encoders: lower is better and larger "
+                         "(default 18, about visually lossless for libx264)")
     up.add_argument("--sample", action="store_true",
                     help="also upscale the built-in sample image (a test chart)")
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
