@@ -128,7 +128,8 @@ def test_eval_on_a_folder_prints_one_json_object(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "bicubic" and report["scale"] == 2
     (result,) = report["results"]
-    assert set(result) == {"dataset", "images", "psnr", "ssim", "seconds"}
+    assert set(result) == {"dataset", "images", "psnr", "ssim", "seconds", "channel"}
+    assert result["channel"] == report["channel"] == "y"
     assert result["images"] == 2 and 5 < result["psnr"] < 40
 
 

@@ -147,6 +147,9 @@ def test_registry_contents() -> None:
         "BSD200": ("train", 200),
         "DIV2K": ("train", 800),
         "DIV2K-valid": ("eval", 100),
+        "FaceHelen50": ("eval", 50),
+        "FaceCelebA1000": ("eval", 1000),
+        "FaceTrain": ("train", 1152),
     }
     assert {n: (s.role, s.images) for n, s in specs.items()} == expected
     all_names = [n.casefold() for s in specs.values() for n in s.names]

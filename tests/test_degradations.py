@@ -244,6 +244,7 @@ def test_eval_command_takes_a_degradation_and_reports_it(image_folder, capsys):
     assert main([*argv, "--degradation", "{name: jpeg, quality: 20}"]) == EXIT_OK
     report = json.loads(capsys.readouterr().out)
     assert report["degradation"] == {"name": "jpeg", "quality": 20}
-    assert set(report["results"][0]) == {"dataset", "images", "psnr", "ssim", "seconds"}
+    assert set(report["results"][0]) == {"dataset", "images", "psnr", "ssim", "seconds",
+                                          "channel"}
     assert main([*argv, "--degradation", "blur-downsample:sigma=oops"]) == EXIT_USAGE
     assert "--degradation.sigma must be a number" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from superres import __version__
 
 if TYPE_CHECKING:
+    from superres.image.degrade import Degradation
     from superres.inference.upscaler import Upscaler
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
@@ -255,19 +256,26 @@ def _load(
 # ---------------------------------------------------------------- eval
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
+def _degradation_arg(text: str) -> Degradation:
+    """The --degradation of `eval` and `degrade`: an inline YAML mapping or list, else a
+    name, NAME:key=value,... or a + chain; a mistake is a usage error."""
     import yaml
 
-    from superres.data import get_dataset
-    from superres.evaluation import evaluate
     from superres.image.degrade import parse_degradation
 
-    text = args.degradation.strip()
-    try:  # an inline YAML mapping or list; else a name, NAME:key=value,... or a + chain
+    text = text.strip()
+    try:
         spec = yaml.safe_load(text) if text[:1] in "{[" else text
-        degradation = parse_degradation(spec, where="--degradation")
+        return parse_degradation(spec, where="--degradation")
     except (yaml.YAMLError, ValueError) as err:
         raise UsageError(" ".join(str(err).split())) from err
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from superres.data import get_dataset
+    from superres.evaluation import evaluate
+
+    degradation = _degradation_arg(args.degradation)
     for dataset in args.datasets:
         if not Path(dataset).is_dir():
             try:
@@ -281,7 +289,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                          backend=args.backend, budget=args.budget)
         try:
             results = evaluate(
-                upscaler, args.datasets, channel="rgb" if args.rgb else "y",
+                upscaler, args.datasets, channel="rgb" if args.rgb else None,
                 progress=not args.quiet, metrics=metrics, degradation=degradation,
             )
         except ValueError as err:  # an unreadable image, one too small to score, ...
@@ -291,7 +299,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             report = {
                 "model": upscaler.name,
                 "scale": scale,
-                "channel": "rgb" if args.rgb else "y",
+                # Each result names its channel; this one is theirs when they agree.
+                "channel": _common_channel(results),
                 "degradation": degradation.spec(),
                 "tta": args.tta,
                 "results": [r.to_json(per_image=args.per_image) for r in results],
@@ -302,9 +311,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             for r in results:
                 extra = "".join(f"  {name} {value:.4f}" for name, value in r.extra.items())
                 print(f"{upscaler.name:>10} x{scale}  {r.dataset:<10} {r.images:4d} images  "
-                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f}{extra}  ({r.seconds:.1f} s)"
+                      f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f} ({r.channel.upper()}){extra}"
+                      f"  ({r.seconds:.1f} s)"
                       f"{lr}")
     return EXIT_OK
+
+
+def _common_channel(results: list) -> str:
+    """The channel all results were scored on, or "mixed" (face sets use RGB, others Y)."""
+    channels = {r.channel for r in results}
+    return channels.pop() if len(channels) == 1 else "mixed"
+
+
+# ---------------------------------------------------------------- degrade
+
+
+def _cmd_degrade(args: argparse.Namespace) -> int:
+    from superres.image.lr_domain import degrade_folder
+
+    degradation = _degradation_arg(args.degradation)
+    try:
+        result = degrade_folder(args.input, args.output, args.scale, degradation,
+                                seed=args.seed, progress=not args.quiet)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    for message in result.failed:
+        _error(message)
+    print(f"{len(result.written)} LR images (x{args.scale}, {degradation}) in {args.output}")
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 def _perceptual_metrics(args: argparse.Namespace) -> list:
@@ -392,7 +426,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(f"datasets folder: {data_root()}  (set SUPERRES_DATA to change it)")
         for spec in list_datasets():
-            present = (data_root() / spec.name).is_dir()
+            present = (data_root() / spec.subfolder).is_dir()
             print(f"{spec.name:<11} {spec.role:<5} {spec.images:5d} images  "
                   f"{'present ' if present else 'missing '} {spec.description}")
         return EXIT_OK
@@ -401,7 +435,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     except KeyError as err:
         raise UsageError(str(err).strip("'\"")) from err
     if args.action == "verify":
-        names = names or [s.name for s in list_datasets() if (data_root() / s.name).is_dir()]
+        names = names or [s.name for s in list_datasets() if (data_root() / s.subfolder).is_dir()]
         failed = 0
         for name in names:
             try:
@@ -729,7 +763,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "repeat for several")
     ev.add_argument("--json", action="store_true",
                     help='print {"model", "scale", "channel", "degradation", "tta", '
-                         '"results": [{"dataset", "images", "psnr", "ssim", "seconds"}]}')
+                         '"results": [{"dataset", "images", "psnr", "ssim", "seconds", '
+                         '"channel"}]}')
     ev.add_argument("-w", "--weights", help="safetensors weights instead of the shipped ones")
     ev.add_argument("--tta", action="store_true",
                     help="self-ensemble (the papers' '+' models; not the standard protocol)")
@@ -738,7 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                     help="run the model with PyTorch (default) or ONNX Runtime")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
-    ev.add_argument("--rgb", action="store_true", help="measure on RGB instead of Y")
+    ev.add_argument("--rgb", action="store_true",
+                    help="measure on RGB instead of Y (the face sets use RGB already)")
     ev.add_argument("--degradation", default="bicubic", metavar="SPEC",
                     help="how LR is made from HR (default bicubic): bicubic, blur-downsample, "
                          "downsample-noise, jpeg or realesrgan; with parameters as "
@@ -755,6 +791,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu", help="torch device (default cpu)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_eval)
+
+    dg = sub.add_parser(
+        "degrade", help="degrade a folder of images once: LR for unpaired training",
+        epilog=_EPILOG,
+        description="Apply a degradation to every image of a folder and save the LR images "
+                    "as PNG (an 'unknown' LR domain for unpaired SR). Each image's random "
+                    "choices are seeded by its file name, as in eval.")
+    dg.add_argument("input", metavar="INPUT_FOLDER", help="folder of HR images")
+    dg.add_argument("-o", "--output", required=True, metavar="OUT_FOLDER",
+                    help="folder for the LR images (NAME.png)")
+    dg.add_argument("-s", "--scale", type=int, default=4, help="downscaling factor (default 4)")
+    dg.add_argument("--degradation", default="bicubic", metavar="SPEC",
+                    help="how LR is made, as eval's --degradation (default bicubic); see "
+                         "docs/degradations.md")
+    dg.add_argument("--seed", type=int, metavar="N",
+                    help="mixed into each image's seed for another draw (default: the very LR "
+                         "that eval makes)")
+    dg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    dg.set_defaults(func=_cmd_degrade)
 
     rp = sub.add_parser(
         "report", help="one HTML page of eval results: tables, plot, crops", epilog=_EPILOG,

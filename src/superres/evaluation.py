@@ -2,7 +2,9 @@
 
 Each HR image is read as uint8, modcropped to the scale, downscaled with MATLAB-style
 bicubic (rounded to uint8), upscaled by the model on the whole image, quantised to uint8
-and scored on the Y channel with `scale` pixels shaved (see `superres.metrics`). Perceptual
+and scored on the Y channel with `scale` pixels shaved (see `superres.metrics`), or on the
+channel a registered set names as its own (RGB for the face sets, as face SR papers report)
+unless the caller asks for one. Perceptual
 measures (`metrics=[VGGFeatureDistance(), NIQEScore()]`) are taken on the same SR images.
 
 Another `degradation` (BD, DN, JPEG, Real-ESRGAN; see `superres.image.degrade`) makes the LR
@@ -12,7 +14,6 @@ generator seeded by the image's file name, so its scores are the same on every r
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from superres.data import dataset_images
-from superres.image.degrade import DegradationSpec, modcrop, parse_degradation
+from superres.data import dataset_images, get_dataset
+from superres.image.degrade import DegradationSpec, image_seed, modcrop, parse_degradation
 from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler
 from superres.metrics.protocol import Channel, ImageMetric, score
@@ -48,6 +49,7 @@ class DatasetResult:
     seconds: float  # time spent in the model (LR synthesis and scoring excluded)
     per_image: list[ImageScore] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=dict)  # means of further metrics, by name
+    channel: Channel = "y"  # what was scored: sets may differ within one run
 
     def to_json(self, per_image: bool = False) -> dict:
         """The scores as a flat mapping: further metrics sit beside psnr and ssim."""
@@ -63,26 +65,29 @@ def _flatten(data: dict) -> dict:
     return {**{k: v for k, v in data.items() if k != "extra"}, **data["extra"]}
 
 
-def image_seed(name: str) -> int:
-    """A seed fixed by an image's file name (a digest, not Python's salted `hash`), so that
-    a random degradation gives each test image the same LR on every run and machine."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+def default_channel(dataset_name: str) -> Channel:
+    """The channel a registered set is scored on (Y for a plain folder of HR images)."""
+    try:
+        return get_dataset(dataset_name).channel
+    except KeyError:
+        return "y"
 
 
 def evaluate_dataset(
     upscaler: Upscaler,
     dataset: str,
     *,
-    channel: Channel = "y",
+    channel: Channel | None = None,
     progress: bool = True,
     metrics: Sequence[ImageMetric] = (),
     degradation: DegradationSpec = "bicubic",
 ) -> DatasetResult:
     """Score `upscaler` on a registered test set or a folder of HR images, its LR made by
     `degradation`; `metrics` are measured too, on the same uint8 SR images (their means land
-    in `extra`)."""
+    in `extra`). `channel` None scores on the set's own channel (`default_channel`)."""
     degradation = parse_degradation(degradation)
     name, paths = dataset_images(dataset)
+    channel = channel or default_channel(name)
     scale = upscaler.scale
     scores: list[ImageScore] = []
     seconds = 0.0
@@ -106,6 +111,7 @@ def evaluate_dataset(
         seconds=seconds,
         per_image=scores,
         extra={m.name: float(np.mean([s.extra[m.name] for s in scores])) for m in metrics},
+        channel=channel,
     )
 
 
@@ -113,13 +119,13 @@ def evaluate(
     upscaler: Upscaler,
     datasets: Sequence[str],
     *,
-    channel: Channel = "y",
+    channel: Channel | None = None,
     progress: bool = True,
     metrics: Sequence[ImageMetric] = (),
     degradation: DegradationSpec = "bicubic",
 ) -> list[DatasetResult]:
     """Score `upscaler` on each of `datasets` (registered names or HR folders), its LR made
-    by `degradation` (bicubic by default)."""
+    by `degradation` (bicubic by default), each on `channel` or else its own channel."""
     degradation = parse_degradation(degradation)
     return [
         evaluate_dataset(upscaler, d, channel=channel, progress=progress, metrics=metrics,

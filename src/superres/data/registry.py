@@ -1,6 +1,8 @@
 """Registry of the standard super-resolution image sets: where they live, how to get and check them.
 
-Every set is a flat folder of HR images, ``<data root>/<Name>/*.png``. The data root is
+Every set is a flat folder of HR images, ``<data root>/<Name>/*.png``, or, for sets shipped
+together (the face sets), the sub-folder its spec names, e.g. ``Faces/test_helen50/*.jpg``.
+A spec also names the channel its literature scores on. The data root is
 ``$SUPERRES_DATA`` when set, otherwise a per-user cache folder. Sets that have a manifest shipped
 in ``superres/data/manifests/<Name>.json`` can be verified file by file. A file passes when its
 sha256 matches, or when its decoded pixels match, so that a copy saved by another PNG encoder
@@ -112,6 +114,10 @@ class DatasetSpec:
     description: str
     source: Source | None = None
     manual: str = ""
+    # Where the set lives under the data root when not in ``<Name>/`` (sets released together).
+    folder: str = ""
+    # The channel its papers score on; evaluation uses it unless the caller asks for another.
+    channel: Literal["y", "rgb"] = "y"
 
     def __post_init__(self) -> None:
         if self.role not in ("eval", "train"):
@@ -123,9 +129,14 @@ class DatasetSpec:
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
+    @property
+    def subfolder(self) -> str:
+        """The set's folder relative to the data root."""
+        return self.folder or self.name
+
     def how_to_get(self, root: Path | None = None) -> str:
         """Tell a user exactly how to obtain this set (command, or the page to ask)."""
-        folder = (root if root is not None else data_root()) / self.name
+        folder = (root if root is not None else data_root()) / self.subfolder
         if isinstance(self.source, ArchiveSource):
             where = f"it comes from {self.source.url}"
         elif isinstance(self.source, FileSource):
@@ -146,6 +157,11 @@ _DCSCN = ("jiny2001/dcscn-super-resolution", "d382bc30d41c94ac72f8cb148d61cc4864
 _DIV2K_PAPER = (
     "Agustsson and Timofte, 'NTIRE 2017 Challenge on Single Image Super-Resolution: "
     "Dataset and Study', CVPRW 2017"
+)
+# The FSRNet test faces are only in the authors' repository, without a published checksum.
+_FSRNET_MANUAL = (
+    "Copy data/{folder}/ of tyshiwo/FSRNet@b5da5e28012d8de0857b444f322213ea1e3a07c6 "
+    "(https://github.com/tyshiwo/FSRNet), the JPEG files as they are."
 )
 
 _SPECS: tuple[DatasetSpec, ...] = (
@@ -251,6 +267,44 @@ _SPECS: tuple[DatasetSpec, ...] = (
             member_dir="DIV2K_valid_HR/",
         ),
     ),
+    DatasetSpec(
+        name="FaceHelen50",
+        aliases=("Helen50",),
+        role="eval",
+        images=50,
+        description="50 Helen test faces, 128x128 HR JPEGs as released with Chen et al., "
+        "'FSRNet: End-to-End Learning Face Super-Resolution with Facial Priors', CVPR 2018 "
+        "(JPEG artefacts are part of the ground truth); non-commercial research use.",
+        manual=_FSRNET_MANUAL.format(folder="helen_val_50_HR"),
+        folder="Faces/test_helen50",
+        channel="rgb",
+    ),
+    DatasetSpec(
+        name="FaceCelebA1000",
+        aliases=("CelebA1000",),
+        role="eval",
+        images=1000,
+        description="1000 CelebA test faces (ids 201600..202599), 128x128 HR JPEGs as released "
+        "with FSRNet (Chen et al., CVPR 2018); non-commercial research use.",
+        manual=_FSRNET_MANUAL.format(folder="celeba_val_1000_HR"),
+        folder="Faces/test_celeba1000",
+        channel="rgb",
+    ),
+    DatasetSpec(
+        name="FaceTrain",
+        aliases=(),
+        role="train",
+        images=1152,
+        description="1152 aligned 128x128 face crops (JPEG q95) from the 300-W copies of Helen "
+        "train (815) and AFW (337), landmarks in Faces/train_landmarks.csv; no Helen test face; "
+        "non-commercial research use.",
+        manual="FaceTrain has no download: it was made from Helen train and AFW in "
+        "Spinkoo/Face-alignement@e08a16aa91ad771df34e75f70bc5aaf20238ff6a (helen/trainset, "
+        "afw/afw) by a similarity alignment on eyes and mouth, described in the data "
+        "folder's SOURCES.md.",
+        folder="Faces/train",
+        channel="rgb",
+    ),
 )
 
 _BY_KEY: dict[str, DatasetSpec] = {n.casefold(): s for s in _SPECS for n in s.names}
@@ -284,7 +338,10 @@ def _root_origin(root: Path | None) -> str:
 
 
 def _candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
-    """Folders that may hold ``spec``: its name first, then aliases, matched ignoring case."""
+    """Folders that may hold ``spec``: its name first, then aliases, matched ignoring case;
+    a set with a fixed sub-folder has only that one."""
+    if spec.folder:
+        return [root / spec.folder] if (root / spec.folder).is_dir() else []
     wanted = [n.casefold() for n in spec.names]
     found: dict[str, list[Path]] = {}
     if root.is_dir():
@@ -305,7 +362,7 @@ def find_dataset_folder(name: str, root: Path | None = None) -> tuple[DatasetSpe
     for folder in _candidate_folders(spec, base):
         if list_images(folder):
             return spec, folder
-    looked = ", ".join(str(base / n) for n in spec.names)
+    looked = ", ".join(str(base / n) for n in ((spec.folder,) if spec.folder else spec.names))
     raise DatasetNotFoundError(
         f"{spec.name} not found: no images in {looked} (data root from {_root_origin(root)}). "
         f"{spec.how_to_get(base)}"

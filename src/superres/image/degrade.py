@@ -16,6 +16,7 @@ and DN as RDN defines them, JPEG, the Real-ESRGAN chain, or a chain of those.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -835,3 +836,9 @@ def _stage(values: Mapping[str, Any], default: DegradationStage, where: str) -> 
         return replace(default, **changes)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: {err}") from None
+
+
+def image_seed(name: str) -> int:
+    """A seed fixed by an image's file name (a digest, not Python's salted `hash`), so that
+    a random degradation gives each image the same LR on every run and machine."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
