@@ -42,6 +42,7 @@ from superres.models.convert.mechanism import (
     Rule,
     Tensors,
     early_cnn_architecture,
+    fsrcnn_rule,
     indices,
 )
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
@@ -309,14 +310,7 @@ def _srcnn_rules(keys: list[str]) -> list[Rule]:
 
 def _fsrcnn_rules(keys: list[str]) -> list[Rule]:
     last = max(indices(keys, r"weights_conv\{(\d+)\}"), default=0)  # the deconvolution
-
-    def ours(m: re.Match[str]) -> str:
-        layer, part = int(m[2]), "bias" if m[1] == "biases" else "weight"
-        if m[1] == "prelu":
-            return f"body.{2 * layer - 1}.weight"
-        return f"upsampler.{part}" if layer == last else f"body.{2 * layer - 2}.{part}"
-
-    return [(r"(weights|biases|prelu)_conv\{(\d+)\}", ours)]
+    return [fsrcnn_rule(r"(weights|biases|prelu)_conv\{(\d+)\}", "weights", "prelu", last)]
 
 
 def _vdsr_rules(keys: list[str]) -> list[Rule]:

@@ -332,3 +332,18 @@ def early_cnn_architecture(state: Mapping[str, Tensor]) -> Architecture:
     sizes = (("kernels", kernels), ("n1", state["body.0.weight"].shape[0]),
              ("n2", state["body.2.weight"].shape[0]))
     return Architecture("srcnn", 0, sizes)
+
+
+def fsrcnn_rule(pattern: str, weight: str, slope: str, last: int) -> Rule:
+    """FSRCNN's layers as its releases number them (from 1: convolution, bias and PReLU slope
+    of each, the deconvolution `last`) onto superres's keys; `pattern` captures the tensor's
+    kind (`weight`, `slope`, or a bias) and its layer number."""
+
+    def ours(m: re.Match[str]) -> str:
+        layer = int(m[2])
+        if m[1] == slope:
+            return f"body.{2 * layer - 1}.weight"
+        part = "weight" if m[1] == weight else "bias"
+        return f"upsampler.{part}" if layer == last else f"body.{2 * layer - 2}.{part}"
+
+    return (pattern, ours)

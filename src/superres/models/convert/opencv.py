@@ -51,6 +51,7 @@ from superres.models.convert.mechanism import (
     ReleasedWeights,
     Rule,
     Tensors,
+    fsrcnn_rule,
     indices,
 )
 from superres.models.convert.reimpl import read_small
@@ -351,14 +352,7 @@ def _graph_tensors(graph: Mapping[str, Any]) -> Tensors:
 
 def _fsrcnn_rules(keys: list[str]) -> list[Rule]:
     last = max(indices(keys, r"f(\d+)"), default=0)  # f{m+4}: the deconvolution
-
-    def ours(m: re.Match[str]) -> str:
-        layer, part = int(m[2]), "weight" if m[1] == "f" else "bias"
-        if m[1] == "alpha":
-            return f"body.{2 * layer - 1}.weight"
-        return f"upsampler.{part}" if layer == last else f"body.{2 * layer - 2}.{part}"
-
-    return [(r"(f|b|alpha)(\d+)", ours)]
+    return [fsrcnn_rule(r"(f|b|alpha)(\d+)", "f", "alpha", last)]
 
 
 def _espcn_rules(keys: list[str]) -> list[Rule]:
