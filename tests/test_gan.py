@@ -59,6 +59,39 @@ def test_gan_runs_update_both_networks_and_resume_exactly(photos, tmp_path):
     assert (tmp_path / "split" / "latest.safetensors").exists()
 
 
+def test_a_unet_gan_stage_resumes_exactly_with_its_spectral_norm_state(photos, tmp_path):
+    recipe = parse_recipe({
+        "model": "srvgg-s", "scale": 4, "seed": 3,
+        "losses": [{"type": "pixel", "criterion": "l1", "weight": 1.0},
+                   {"type": "adversarial", "discriminator": "unet", "width": 4,
+                    "gan_loss": "vanilla", "weight": 0.1}],
+        "data": {"train": [str(photos)], "patch": 4, "batch": 2},
+        "optimizer": {"lr": 1e-4}, "schedule": {"name": "constant", "steps": 100},
+        "validate_on": str(photos), "validate_every": 2, "checkpoint_every": 2,
+    })
+    train(recipe, tmp_path / "straight", max_steps=4, progress=False)
+    train(recipe, tmp_path / "split", max_steps=2, progress=False)
+    train(recipe, tmp_path / "split", resume=True, max_steps=4, progress=False)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    d_a, d_b = a["adversarial"]["discriminator"], b["adversarial"]["discriminator"]
+    assert any(key.endswith("_u") for key in d_a)  # the power iteration's vectors are saved
+    for key in d_a:
+        assert torch.equal(d_a[key], d_b[key]), key
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_only_the_unet_discriminator_takes_a_width():
+    base = {"model": "srvgg-s", "scale": 4, "data": {"train": ["T91"], "patch": 8, "batch": 2}}
+    with pytest.raises(ValueError, match="width applies to the unet discriminator, not 'esrgan'"):
+        parse_recipe({**base, "losses": [{"type": "adversarial", "discriminator": "esrgan",
+                                          "width": 32}]})
+    with pytest.raises(ValueError, match="width must be a positive integer"):
+        parse_recipe({**base, "losses": [{"type": "adversarial", "discriminator": "unet",
+                                          "width": 0}]})
+
+
 def test_perceptual_gan_stage_needs_real_vgg_features(photos, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPERRES_WEIGHTS", str(tmp_path / "empty"))
     recipe = _gan_recipe(photos, perceptual_weight=1.0, perceptual_layers={"relu2_2": 1.0})

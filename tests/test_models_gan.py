@@ -21,7 +21,11 @@ from superres.models.convert.gan import (
     describe,
     model_for,
 )
-from superres.models.discriminators import esrgan_discriminator, srgan_discriminator
+from superres.models.discriminators import (
+    esrgan_discriminator,
+    srgan_discriminator,
+    unet_discriminator,
+)
 from superres.models.esrgan import ESRGAN, RRDB, SRVGG, rrdbnet, srvgg
 from superres.models.srresnet import SRGAN, SRRESNET, srresnet
 from superres.train.recipe import load_recipe
@@ -88,6 +92,28 @@ def test_esrgan_vgg128_discriminator_has_14499401_parameters():
     convs = conv(3, 3, 64) + sum(conv(k, a, b, bias=False) + 2 * b for k, a, b in pairs[1:])
     dense = 512 * 4 * 4 * 100 + 100 + 100 + 1  # 128 / 2^5 = 4
     assert params(esrgan_discriminator) == convs + dense == 14_499_401
+
+
+def test_realesrgan_unet_discriminator_has_4376897_parameters():
+    down = conv(4, 64, 128, False) + conv(4, 128, 256, False) + conv(4, 256, 512, False)
+    up = conv(3, 512, 256, False) + conv(3, 256, 128, False) + conv(3, 128, 64, False)
+    head = 2 * conv(3, 64, 64, False) + conv(3, 64, 1)
+    assert params(unet_discriminator) == conv(3, 3, 64) + down + up + head == 4_376_897
+
+
+def test_unet_discriminator_judges_every_pixel_with_spectrally_normalised_convs():
+    torch.manual_seed(0)
+    discriminator = unet_discriminator(width=8)
+    for _ in range(30):  # power iterations run in training mode
+        discriminator(torch.rand(1, 3, 16, 24))
+    assert discriminator(torch.rand(2, 3, 16, 24)).shape == (2, 1, 16, 24)
+    for conv_layer in discriminator.down:
+        sigma = torch.linalg.matrix_norm(conv_layer.weight.detach().flatten(1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="multiples of 8, not 16x20"):
+        discriminator(torch.rand(1, 3, 16, 20))
+    with pytest.raises(ValueError, match="multiple of 8, not 36"):
+        unet_discriminator(36)
 
 
 # ---------------------------------------------------------------- shapes

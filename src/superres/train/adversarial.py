@@ -15,10 +15,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from superres.models.discriminators import esrgan_discriminator, srgan_discriminator
+from superres.models.discriminators import (
+    esrgan_discriminator,
+    srgan_discriminator,
+    unet_discriminator,
+)
 from superres.train.losses import AdversarialLoss, adversarial_loss
 
-DISCRIMINATORS = {"srgan": srgan_discriminator, "esrgan": esrgan_discriminator}
+DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
+    "srgan": srgan_discriminator, "esrgan": esrgan_discriminator, "unet": unet_discriminator,
+}
+# The discriminators whose base width a recipe may shrink (`width:`), for a CPU's budget.
+SCALABLE_WIDTH = ("unet",)
 
 
 class Critic(nn.Module):
@@ -38,13 +46,17 @@ class Adversary:
     adversarial loss through the updated D (which G's step must not move)."""
 
     def __init__(self, discriminator: str, gan_loss: str, hr_patch: int, lr: float,
-                 betas: Sequence[float], base_lr: float) -> None:
+                 betas: Sequence[float], base_lr: float, width: int | None = None) -> None:
         if discriminator not in DISCRIMINATORS:
             raise ValueError(f"unknown discriminator {discriminator!r}; choose from "
                              f"{', '.join(DISCRIMINATORS)}")
+        if width is not None and discriminator not in SCALABLE_WIDTH:
+            raise ValueError(f"a width applies to the {', '.join(SCALABLE_WIDTH)} "
+                             f"discriminator, not {discriminator!r}")
         self.lr, self.base_lr = lr, base_lr  # D's base rate, and G's
         self.last_d_loss = math.nan
-        self.discriminator = DISCRIMINATORS[discriminator](hr_patch)
+        options = {} if width is None else {"width": width}
+        self.discriminator = DISCRIMINATORS[discriminator](hr_patch, **options)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr,
                                           betas=tuple(betas))
         self.gan = adversarial_loss(gan_loss)

@@ -26,7 +26,7 @@ from superres.image.resize import imresize
 from superres.nn.layers import leaky_relu
 from superres.nn.supervision import LossFn
 from superres.nn.vgg import layer_names
-from superres.train.adversarial import DISCRIMINATORS, Adversary
+from superres.train.adversarial import DISCRIMINATORS, SCALABLE_WIDTH, Adversary
 from superres.train.losses import (
     ADVERSARIAL_LOSSES,
     FEATURE_DISTANCES,
@@ -137,11 +137,18 @@ class AdversarialTerm(Term):
     discriminator: str = "esrgan"
     lr: float = 1e-4  # D's base rate; it follows the generator's schedule
     betas: tuple[float, float] = (0.9, 0.999)  # D's Adam
+    width: int | None = None  # D's base width where it can shrink (unet); None: the paper's
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _choice("gan_loss", self.gan_loss, tuple(ADVERSARIAL_LOSSES))
         _choice("discriminator", self.discriminator, tuple(DISCRIMINATORS))
+        if self.width is not None:
+            if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+                raise ValueError(f"width must be a positive integer, not {self.width!r}")
+            if self.discriminator not in SCALABLE_WIDTH:
+                raise ValueError(f"width applies to the {', '.join(SCALABLE_WIDTH)} "
+                                 f"discriminator, not {self.discriminator!r}")
         object.__setattr__(self, "lr", _number("lr", self.lr, positive=True))
         betas = self.betas
         if not (isinstance(betas, (list, tuple)) and len(betas) == 2
@@ -311,7 +318,7 @@ class Objective:
             return lambda sr, hr, lr: tv(sr)
         if isinstance(term, AdversarialTerm):
             adversary = Adversary(term.discriminator, term.gan_loss, hr_patch, term.lr,
-                                  term.betas, base_lr)
+                                  term.betas, base_lr, term.width)
             self.adversary = adversary
             self.modules.append(adversary.discriminator)
             return lambda sr, hr, lr: adversary.generator_loss(sr, hr)
