@@ -21,11 +21,12 @@ from pathlib import Path
 
 from superres.models import MODELS, ModelSpec
 from superres.train.recipe import load_recipe, shipped_recipes
-from superres.weights import shipped_weights
+from superres.weights import ZOO, shipped_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "models"
-DATASETS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
+DATASETS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109", "FaceHelen50",
+            "FaceCelebA1000", "Vid4")
 # The authors' released weights measured by superres (docs/official_weights.md)
 OFFICIAL = json.loads((ROOT / "docs" / "official_weights.json").read_text())
 
@@ -118,6 +119,8 @@ def card(spec: ModelSpec) -> str:
     lines = [f"# {spec.name}", "", f"{spec.summary}.", "", f"**Paper**: {spec.paper}.", ""]
     colour = {"y": "BT.601 Y channel (chroma upscaled with bicubic)", "rgb": "RGB",
               "any": "any channels"}[spec.color]
+    if spec.guided:
+        colour = "a one-channel depth map, guided by an RGB image at the output size"
     lines += [f"**Framework**: {spec.framework}; **colour**: {colour}.", ""]
     lines += ["| scale | trainable parameters | convolution weights |", "|---|---|---|"]
     for scale in spec.scales:
@@ -126,7 +129,10 @@ def card(spec: ModelSpec) -> str:
     recipes = _recipe_lines(spec)
     if recipes:
         lines += ["## Recipes", "", *recipes, ""]
-    lines += ["## Results (PSNR dB / SSIM, Y channel, shave = scale)", ""]
+    if spec.guided:
+        return "\n".join([*lines, *_guided_lines(spec)]).rstrip() + "\n"
+    lines += ["## Results (PSNR dB / SSIM, Y channel, shave = scale; the face sets on RGB; "
+              "Vid4 unshaved, docs/video.md)", ""]
     official = OFFICIAL.get(spec.name, {})
     if spec.reference or shipped or official:
         lines += ["Three rows side by side: the paper's table, the authors' released weights "
@@ -164,6 +170,28 @@ def card(spec: ModelSpec) -> str:
     if short:
         lines += ["", "## How far a short CPU run gets from the paper", "", *short]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _guided_lines(spec: ModelSpec) -> list[str]:
+    """A guided depth model's results: held-out RMSE of its shipped leave-one-out folds."""
+    lines = ["## Results (RMSE on 0-255 disparity, whole map, leave-one-scene-out)", "",
+             "Each scene is scored by the fold that never saw it. The baselines (bicubic, "
+             "JBU, guided filter) on the same scenes, the protocol and the search for the "
+             "papers' numbers on these scenes (none could be retrieved) are in "
+             "[depth.md](../depth.md).", ""]
+    index = ZOO / spec.name / "index.json"
+    if not index.is_file():
+        return [*lines, "No weights are shipped yet: train them with the recipe above."]
+    record = json.loads(index.read_text())
+    lines += ["| set | " + " | ".join(f"x{s}" for s in spec.scales) + " |",
+              "|---|" + "---|" * len(spec.scales)]
+    for dataset, by_scale in record["rmse"].items():
+        lines.append(f"| {dataset} | " + " | ".join(
+            f"{by_scale[str(s)]:.3f}" if str(s) in by_scale else "-" for s in spec.scales) + " |")
+    folds = ", ".join(f"`{f['file']}`" for f in record["folds"].values())
+    return [*lines, "", f"Shipped in `zoo/{spec.name}/`: {folds} (sha256 in its index.json), "
+            f"recipe `{record['recipe']}`, {record['steps_per_fold']} steps per fold, "
+            f"{record['train_hours']} h of training in all on one CPU thread."]
 
 
 def _short_sha(text: str) -> str:

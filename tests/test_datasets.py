@@ -150,6 +150,8 @@ def test_registry_contents() -> None:
         "FaceHelen50": ("eval", 50),
         "FaceCelebA1000": ("eval", 1000),
         "FaceTrain": ("train", 1152),
+        "Middlebury2005": ("eval", 6),
+        "Vid4": ("eval", 171),
     }
     assert {n: (s.role, s.images) for n, s in specs.items()} == expected
     all_names = [n.casefold() for s in specs.values() for n in s.names]

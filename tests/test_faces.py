@@ -19,7 +19,7 @@ FACE_SETS = {"FaceHelen50": 50, "FaceCelebA1000": 1000, "FaceTrain": 1152}
 
 pytestmark = pytest.mark.skipif(
     not (Path(os.environ.get("SUPERRES_DATA", "/nonexistent")) / "Faces").is_dir(),
-    reason="needs the face sets in $SUPERRES_DATA/Faces (see docs/faces.md)",
+    reason="needs the face sets in $SUPERRES_DATA/Faces (see docs/face.md)",
 )
 
 
@@ -47,7 +47,7 @@ def test_face_sets_score_on_rgb_others_on_y() -> None:
 
 
 def test_bicubic_x8_on_helen50_gives_the_documented_numbers() -> None:
-    """docs/faces.md: 22.388 dB / 0.6213 on RGB; Y when asked for is higher."""
+    """docs/face.md: 22.388 dB / 0.6213 on RGB; Y when asked for is higher."""
     upscaler = load("bicubic", 8)
     result = evaluate_dataset(upscaler, "FaceHelen50", progress=False)
     assert result.channel == "rgb" and result.images == 50

@@ -102,6 +102,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from superres.image.sample import sample_image
     from superres.video import is_video
 
+    if args.guide:  # a depth map and its colour image (docs/depth.md)
+        return _upscale_depth(args)
     if not args.inputs and not args.sample:
         raise UsageError("give at least one INPUT (file, folder or glob), or --sample")
     if args.threads is not None:
@@ -161,6 +163,42 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failures:
         print(f"{len(failures)} input(s) failed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _upscale_depth(args: argparse.Namespace) -> int:
+    """`upscale DEPTH --guide RGB`: one LR depth map, upsampled with its HR colour image."""
+    from superres.api import upscale_depth
+    from superres.depth import depth_methods, is_depth_method
+    from superres.image.io import write_image
+
+    if len(args.inputs) != 1:
+        raise UsageError(f"--guide goes with one depth map, not {len(args.inputs)} inputs")
+    model = args.model or "learned-jbu"
+    if not is_depth_method(model):
+        raise UsageError(f"{model} cannot use a guide; with --guide use one of "
+                         f"{', '.join(depth_methods())}")
+    source = Path(args.inputs[0])
+    target = _file_output(args.output, "depth map") if args.output else source.with_name(
+        f"{source.stem}_x{args.scale}.png")
+    if target.exists() and not args.overwrite:
+        raise UsageError(f"{target} exists; use --overwrite to replace it")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(args.threads, 1))
+    for path in (source, Path(args.guide)):
+        if not path.is_file():
+            _error(f"{path}: no such file")
+            return EXIT_FAILED
+    try:
+        picture = upscale_depth(source, args.guide, args.scale, model, args.weights)
+        write_image(target, picture)
+    except (KeyError, ValueError) as err:  # a bad file, a guide of the wrong size, a scale
+        _error(str(err).strip("'\""))
+        return EXIT_FAILED
+    print(f"wrote {target} ({picture.width}x{picture.height}, x{args.scale} with {model}, "
+          f"guided by {args.guide})")
+    return EXIT_OK
 
 
 def _upscale_one_video(upscaler: Upscaler, source: Path, out: Path | None,
@@ -275,6 +313,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from superres.data import get_dataset
     from superres.evaluation import evaluate
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(args.threads, 1))
+    if _depth_eval(args):
+        return _cmd_eval_depth(args)
     degradation = _degradation_arg(args.degradation)
     for dataset in args.datasets:
         if not Path(dataset).is_dir():
@@ -289,7 +333,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                          backend=args.backend, budget=args.budget)
         try:
             results = evaluate(
-                upscaler, args.datasets, channel="rgb" if args.rgb else None,
+                upscaler, args.datasets, channel="rgb" if args.rgb else "y" if args.y else None,
                 progress=not args.quiet, metrics=metrics, degradation=degradation,
             )
         except ValueError as err:  # an unreadable image, one too small to score, ...
@@ -314,6 +358,45 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       f"PSNR {r.psnr:7.3f} dB  SSIM {r.ssim:.4f} ({r.channel.upper()}){extra}"
                       f"  ({r.seconds:.1f} s)"
                       f"{lr}")
+    return EXIT_OK
+
+
+def _depth_eval(args: argparse.Namespace) -> bool:
+    """Whether `eval` scores depth maps: a depth-only method (JBU, a guided model) or depth
+    sets were named (both must then be); mixing them with image models or sets is a usage
+    error. Bicubic serves both, as the sets decide."""
+    from superres.depth import depth_methods, is_depth_method, is_depth_set, needs_guide
+
+    depth_sets = [is_depth_set(dataset) for dataset in args.datasets]
+    if not needs_guide(args.model) and not any(depth_sets):
+        return False
+    if not all(depth_sets):
+        raise UsageError("depth sets (Middlebury2005, or folders with depth/ and guide/) cannot "
+                         "be scored together with image sets; run eval once for each")
+    if not is_depth_method(args.model):
+        raise UsageError(f"depth sets are scored with a guided method, not {args.model}; use "
+                         f"one of {', '.join(depth_methods())}")
+    return True
+
+
+def _cmd_eval_depth(args: argparse.Namespace) -> int:
+    """RMSE (0-255) of a depth method on depth sets, one line (or JSON object) per scale."""
+    from superres.api import evaluate_depth
+
+    for scale in args.scales:
+        try:
+            results = evaluate_depth(args.model, scale, args.datasets, args.weights)
+        except (KeyError, ValueError) as err:  # a scale the model lacks, a bad file
+            _error(str(err).strip("'\""))
+            return EXIT_FAILED
+        if args.json:
+            print(json.dumps({"model": args.model, "scale": scale, "metric": "rmse-0-255",
+                              "results": [r.to_json(per_image=args.per_image)
+                                          for r in results]}))
+            continue
+        for r in results:
+            print(f"{args.model:>13} x{scale}  {r.dataset:<14} {r.images:4d} maps  "
+                  f"RMSE {r.rmse:7.3f} (0-255)  ({r.seconds:.1f} s)")
     return EXIT_OK
 
 
@@ -464,6 +547,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from superres.api import train
+    from superres.train.depth import DepthRunResult
     from superres.train.distributed import launch
     from superres.train.recipe import load_recipe
 
@@ -494,7 +578,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        threads=args.threads, device=args.device)
     except (FileExistsError, ValueError) as err:
         raise UsageError(str(err)) from err
-    if result is not None:  # None on the ranks other than 0 of a distributed run
+    if isinstance(result, DepthRunResult):  # leave-one-scene-out folds (docs/depth.md)
+        print(result.summary())
+    elif result is not None and result.best_step < 0:  # an unpaired h2l run: no SR network
+        print(f"{result.steps} steps in {result.out} (degrader.safetensors)")
+    elif result is not None:  # None on the ranks other than 0 of a distributed run
         print(f"{result.steps} steps in {result.out}; best {recipe.validate_on} PSNR "
               f"{result.best_psnr:.3f} dB at step {result.best_step} (best.safetensors)")
     return EXIT_OK
@@ -743,6 +831,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--crf", type=int, default=18,
                     help="video quality for CRF encoders: lower is better and larger "
                          "(default 18, about visually lossless for libx264)")
+    up.add_argument("--guide", metavar="RGB",
+                    help="INPUT is a depth map and RGB its colour image at the output size "
+                         "(scale times the depth's): colour-guided depth SR with -m learned-jbu "
+                         "(default), jbu, guided-filter or bicubic; see docs/depth.md")
     up.add_argument("--sample", action="store_true",
                     help="also upscale the built-in sample image (a test chart)")
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -773,11 +865,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                     help="run the model with PyTorch (default) or ONNX Runtime")
     ev.add_argument("--per-image", action="store_true", help="with --json: add per-image scores")
-    ev.add_argument("--rgb", action="store_true",
+    on = ev.add_mutually_exclusive_group()
+    on.add_argument("--rgb", action="store_true",
                     help="measure on RGB instead of Y (the face sets use RGB already)")
+    on.add_argument("--y", action="store_true",
+                    help="measure every set on Y, the face sets too (the face SR papers' "
+                         "tables)")
     ev.add_argument("--degradation", default="bicubic", metavar="SPEC",
                     help="how LR is made from HR (default bicubic): bicubic, blur-downsample, "
-                         "downsample-noise, jpeg or realesrgan; with parameters as "
+                         "downsample-noise, jpeg, noise or realesrgan; with parameters as "
                          "NAME:key=value,key=value (blur-downsample:sigma=1.6); chained with + "
                          "(blur-downsample+jpeg:quality=40); or an inline YAML mapping or list "
                          "('{name: jpeg, quality: 40}'). Random ones are seeded by each image's "
@@ -789,6 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also NIQE of the SR images (no reference; lower looks more natural), "
                          "with this pristine model or the standard one in $SUPERRES_WEIGHTS")
     ev.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ev.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_eval)
 

@@ -426,3 +426,43 @@ def add_shipped(entry: ShippedWeights, source: Path) -> ShippedWeights:
     atomic_write(ZOO / "index.json", lambda f: f.write(index.encode()))
     shipped_weights.cache_clear()
     return entry
+
+
+# ----------------------------------------------------------------------------- leave-one-out folds
+#
+# A guided depth model is scored by leave-one-scene-out, so it ships one weights file per
+# held-out scene (and `all`, trained on every scene, for users' own maps) in `zoo/<model>/`,
+# listed with their sha256 in that folder's index.json.
+
+FOLDS_INDEX = "index.json"
+
+
+def shipped_folds(model: str) -> dict[str, Path]:
+    """The fold weights shipped for `model`: held-out scene (or `all`) -> file, each checked
+    against its recorded sha256; {} when none are shipped."""
+    index = ZOO / model / FOLDS_INDEX
+    if not index.is_file():
+        return {}
+    folds = json.loads(index.read_text())["folds"]
+    checked = {}
+    for scene, entry in folds.items():
+        path = ZOO / model / entry["file"]
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{model}/{entry['file']} is missing from the installation")
+        if file_digest(path) != entry["sha256"]:
+            raise ValueError(f"{model}/{entry['file']} is corrupt: its sha256 is not the "
+                             "recorded one")
+        checked[scene] = path
+    return checked
+
+
+def add_shipped_folds(model: str, files: Mapping[str, Path], record: Mapping[str, Any]) -> Path:
+    """Copy fold weights (scene -> file) into `zoo/<model>/` and write its index.json with
+    their sha256 and `record` (recipe, steps, scores); returns the index's path."""
+    folds = {}
+    for scene, source in files.items():
+        target = ZOO / model / f"{scene}.safetensors"
+        atomic_write(target, lambda f, source=source: f.write(source.read_bytes()))
+        folds[scene] = {"file": target.name, "sha256": file_digest(target)}
+    text = json.dumps({**record, "folds": folds}, indent=1) + "\n"
+    return atomic_write(ZOO / model / FOLDS_INDEX, lambda f: f.write(text.encode()))

@@ -118,6 +118,8 @@ class DatasetSpec:
     folder: str = ""
     # The channel its papers score on; evaluation uses it unless the caller asks for another.
     channel: Literal["y", "rgb"] = "y"
+    # A video set: one sub-folder of frames per sequence (`dataset_sequences`), not images.
+    video: bool = False
 
     def __post_init__(self) -> None:
         if self.role not in ("eval", "train"):
@@ -305,7 +307,38 @@ _SPECS: tuple[DatasetSpec, ...] = (
         folder="Faces/train",
         channel="rgb",
     ),
+    DatasetSpec(
+        name="Middlebury2005",
+        aliases=("Middlebury",),
+        role="eval",
+        images=6,
+        description="Six Middlebury 2005 stereo scenes (Art, Books, Dolls, Laundry, Moebius, "
+        "Reindeer; Scharstein and Pal, CVPR 2007) as released with PMBANet (Ye et al., TIP "
+        "2020): 8-bit disparity in test_gt/, RGB guides in test_color/, LR disparity at x2/x4/"
+        "x8/x16 in testxS/; research use with citation.",
+        manual="Copy color-guided/data/{test_gt,test_color,testx2,testx4,testx8,testx16}/ of "
+        "Sunbaoli/PMBANet_DSR@1c473ebb35227c3fa130f07fd874664918f4f8a4 "
+        "(https://github.com/Sunbaoli/PMBANet_DSR) into a Middlebury2005/ folder.",
+        folder="Middlebury2005/test_gt",
+    ),
 )
+
+_VIDEO_SETS: tuple[DatasetSpec, ...] = (
+    DatasetSpec(
+        name="Vid4",
+        aliases=(),
+        role="eval",
+        images=171,
+        description="4 test videos (calendar 41, city 34, foliage 49, walk 47 frames), from Liu "
+        "and Sun, 'A Bayesian Approach to Adaptive Video Super Resolution', CVPR 2011; "
+        "research use.",
+        manual="Vid4 has no download with a published checksum: copy the ground-truth frames "
+        "inputs/G/<sequence>/ of yhjo09/VSR-DUF@f6b3c92b4fb746e9072953df4876168b1a83e449 "
+        "(https://github.com/yhjo09/VSR-DUF) into Vid4/<sequence>/ (frames in name order).",
+        video=True,
+    ),
+)
+_SPECS = _SPECS + _VIDEO_SETS
 
 _BY_KEY: dict[str, DatasetSpec] = {n.casefold(): s for s in _SPECS for n in s.names}
 
@@ -360,7 +393,7 @@ def find_dataset_folder(name: str, root: Path | None = None) -> tuple[DatasetSpe
     spec = get_dataset(name)
     base = Path(root) if root is not None else data_root()
     for folder in _candidate_folders(spec, base):
-        if list_images(folder):
+        if _sequence_folders(folder) if spec.video else list_images(folder):
             return spec, folder
     looked = ", ".join(str(base / n) for n in ((spec.folder,) if spec.folder else spec.names))
     raise DatasetNotFoundError(
@@ -393,6 +426,43 @@ def dataset_images(
             raise DatasetNotFoundError(f"no images ({suffixes}) in {folder}") from None
         return folder.resolve().name, images
     return spec.name, list_images(folder)
+
+
+def _sequence_folders(folder: Path) -> list[Path]:
+    """The sub-folders of `folder` that hold frames, sorted by name."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and list_images(p))
+
+
+def is_video_set(name_or_folder: str | os.PathLike[str]) -> bool:
+    """Whether evaluation treats it as video: a registered video set, or a folder without
+    images of its own whose sub-folders hold frames (one sequence each)."""
+    try:
+        return get_dataset(os.fspath(name_or_folder)).video
+    except KeyError:
+        folder = Path(name_or_folder).expanduser()
+        return folder.is_dir() and not list_images(folder) and bool(_sequence_folders(folder))
+
+
+def dataset_sequences(
+    name_or_folder: str | os.PathLike[str], root: Path | None = None
+) -> tuple[str, dict[str, list[Path]]]:
+    """The frames of each sequence of a video set (``root/<Name>/<sequence>/``) or of a
+    folder of sequence folders, frames sorted by file name."""
+    text = os.fspath(name_or_folder)
+    try:
+        spec, folder = find_dataset_folder(text, root)
+        name = spec.name
+        if not spec.video:
+            raise ValueError(f"{spec.name} is a set of images, not of video sequences")
+    except KeyError:
+        folder = Path(text).expanduser()
+        name = folder.resolve().name
+    sequences = {p.name: list_images(p) for p in _sequence_folders(folder)} \
+        if folder.is_dir() else {}
+    if not sequences:
+        raise DatasetNotFoundError(f"no sequence folders of frames in {folder}")
+    return name, sequences
 
 
 # ----------------------------------------------------------------------------- checksums
@@ -553,4 +623,8 @@ def _verify_without_manifest(
 def verify_dataset(name: str, root: Path | None = None) -> VerifyReport:
     """Check a registered set on disk; raises DatasetNotFoundError when it is absent."""
     spec, folder = find_dataset_folder(name, root)
+    if spec.video:  # the frames of every sequence folder, counted and decoded
+        frames = {f"{sequence.name}/{path.name}": path
+                  for sequence in _sequence_folders(folder) for path in list_images(sequence)}
+        return _verify_without_manifest(spec.name, folder, frames, spec.images)
     return verify_folder(spec.name, folder, load_manifest(spec.name), spec.images)

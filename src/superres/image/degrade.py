@@ -648,6 +648,24 @@ class Jpeg:
 
 
 @dataclass(frozen=True)
+class Noise:
+    """White Gaussian noise of `sigma` grey levels (of 255) per pixel and channel, rounded and
+    clipped, at the current size: in a chain after the downscaling it is sensor noise of the
+    LR, as `downsample-noise` but after any blur (alone it means bicubic then noise)."""
+
+    sigma: float = 10.0
+    name: ClassVar[str] = "noise"
+    resizes: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.sigma < 0:
+            raise ValueError(f"noise sigma must be non-negative, got {self.sigma}")
+
+    def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+        return to_uint(add_gaussian_noise(hr, self.sigma, rng), hr.dtype)
+
+
+@dataclass(frozen=True)
 class RealESRGAN:
     """Real-ESRGAN's random two-stage chain (`realistic_lr`) with its defaults: `first` and
     `second` override fields of the stages (`DegradationStage`), `final_sinc_prob` is the
@@ -669,9 +687,9 @@ class RealESRGAN:
         return realistic_lr(hr, rng, self.chain(scale))
 
 
-Step = Bicubic | BlurDownsample | DownsampleNoise | Jpeg | RealESRGAN
+Step = Bicubic | BlurDownsample | DownsampleNoise | Jpeg | Noise | RealESRGAN
 DEGRADATIONS: dict[str, type[Step]] = {
-    cls.name: cls for cls in (Bicubic, BlurDownsample, DownsampleNoise, Jpeg, RealESRGAN)
+    cls.name: cls for cls in (Bicubic, BlurDownsample, DownsampleNoise, Jpeg, Noise, RealESRGAN)
 }
 
 

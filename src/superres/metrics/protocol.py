@@ -92,11 +92,14 @@ class Score:
     ssim: float
 
 
-def score(sr: np.ndarray, hr: np.ndarray, scale: int, channel: Channel = "y") -> Score:
+def score(sr: np.ndarray, hr: np.ndarray, scale: int, channel: Channel = "y",
+          border: int | None = None) -> Score:
     """Measure a uint8 SR image against its uint8 HR image with the standard protocol.
 
     `hr` is modcropped here when needed; `sr` must have the modcropped HR size.
     `channel="rgb"` measures all colour channels (PSNR of the pooled MSE, mean SSIM).
+    `border`: pixels shaved at each edge, `scale` by default (video sets: 0, see
+    `superres.evaluation`).
     """
     if sr.dtype != np.uint8 or hr.dtype != np.uint8:
         raise TypeError(f"expected uint8 images (quantise SR first), got {sr.dtype}, {hr.dtype}")
@@ -110,7 +113,8 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int, channel: Channel = "y") ->
         planes = [(sr3[..., c].astype(np.float64), hr3[..., c]) for c in range(sr3.shape[2])]
     else:
         raise ValueError(f"channel must be 'y' or 'rgb', got {channel!r}")
-    planes = [(shave(a, scale), shave(b, scale)) for a, b in planes]
+    border = scale if border is None else border
+    planes = [(shave(a, border), shave(b, border)) for a, b in planes]
     stacked_sr = np.stack([a for a, _ in planes])
     stacked_hr = np.stack([b for _, b in planes])
     return Score(

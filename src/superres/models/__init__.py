@@ -9,13 +9,16 @@ from typing import Any
 from superres.models.composed import DESCRIPTION_SUFFIXES, compose, compose_file
 from superres.models.dbpn import DBPN
 from superres.models.dip import DIP
+from superres.models.djf import DJF
 from superres.models.drcn import DRCN
 from superres.models.edsr import EDSR, EDSR_BASELINE
 from superres.models.espcn import ESPCN
 from superres.models.esrgan import ESRGAN, PHOTO, RRDB, SRVGG, SRVGG_S
 from superres.models.fsrcnn import FSRCNN, FSRCNN_S
+from superres.models.fsrnet import FSRNET_S, FSRNET_S_NOPRIOR
 from superres.models.interpolation import BICUBIC, BILINEAR, LANCZOS, NEAREST
 from superres.models.lapsrn import LAPSRN, MS_LAPSRN
+from superres.models.learned_jbu import LEARNED_JBU
 from superres.models.rcan import RCAN
 from superres.models.rdn import RDN
 from superres.models.registry import ModelSpec
@@ -23,7 +26,9 @@ from superres.models.sparse_coding import SPARSE_CODING
 from superres.models.srcnn import SRCNN, SRCNN_915
 from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
 from superres.models.srresnet import SRGAN, SRRESNET
+from superres.models.unpaired import CINCGAN
 from superres.models.vdsr import VDSR
+from superres.models.vespcn import VESPCN_SPEC
 from superres.models.zssr import ZSSR
 
 MODELS: dict[str, ModelSpec] = {
@@ -39,6 +44,10 @@ MODELS: dict[str, ModelSpec] = {
         SRVGG_S,  # the compact GAN's generator at CPU-demo size
         PHOTO,  # the compact generator trained on realistic degradations, for real photos
         ZSSR, DIP,  # unsupervised: learned at test time from the LR image alone
+        CINCGAN,  # unpaired: cycle-in-cycle GAN, trained without LR/HR pairs
+        VESPCN_SPEC,  # video: motion-compensated frames t-1, t, t+1
+        FSRNET_S, FSRNET_S_NOPRIOR,  # faces: SR with a landmark prior, and without it
+        DJF, LEARNED_JBU,  # depth maps guided by colour: two-branch CNN, learned JBU
     )
 }
 

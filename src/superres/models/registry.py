@@ -18,8 +18,9 @@ Color = Literal["y", "rgb", "any"]
 # prior, which generates the HR image from noise and sees the LR image only in its loss.
 Framework = Literal["interpolation", "pre-upsampling", "post-upsampling", "progressive",
                     "iterative up-and-down", "image prior"]
-# How a model learns: from paired LR/HR examples, or from the LR image alone at test time.
-Supervision = Literal["paired", "zero-shot"]
+# How a model learns: from paired LR/HR examples, from unpaired LR and HR images (a learned
+# degradation, cycle consistency), or from the LR image alone at test time.
+Supervision = Literal["paired", "unpaired", "zero-shot"]
 FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 SUPERVISIONS: tuple[str, ...] = get_args(Supervision)
 # dataset -> scale -> (PSNR dB, SSIM or None), as published (Y channel, shave = scale).
@@ -40,11 +41,24 @@ class ModelSpec:
     learned: bool = True  # has weights to ship (False: interpolation, or learns at test time)
     supervision: Supervision = "paired"
     reference: Reference = field(default_factory=dict)
+    # Frames the model sees per output frame: 1 for image models, 2r + 1 for a video model
+    # that upscales frame t from frames t-r..t+r (`superres.inference.temporal`).
+    frames: int = 1
+    # Takes a guide image at HR size as a second input, `model(lr, guide)` (colour-guided
+    # depth SR), and is scored on depth sets (`superres.depth`), not by the image protocol.
+    guided: bool = False
 
     def __post_init__(self) -> None:
+        if self.frames < 1 or self.frames % 2 == 0:
+            raise ValueError(f"{self.name}: frames must be odd (2r + 1), not {self.frames}")
         for value, allowed in ((self.framework, FRAMEWORKS), (self.supervision, SUPERVISIONS)):
             if value not in allowed:
                 raise ValueError(f"{self.name}: {value!r} is not one of {', '.join(allowed)}")
+
+    @property
+    def radius(self) -> int:
+        """Frames on either side of the one being upscaled: 0 for image models."""
+        return self.frames // 2
 
     @property
     def trains_at_test_time(self) -> bool:

@@ -45,6 +45,31 @@ class PreUpsampling(nn.Module):
         return self.body(self.upsample_input(x))
 
 
+class GuidedPreUpsampling(PreUpsampling):
+    """Pre-upsampling with a guide at HR size (colour-guided depth SR): the body takes the
+    upsampled target and the guide. With a guide, the target is interpolated to the guide's
+    size, so one network serves every scale; without one, the target upsampled by `scale`
+    guides itself, so the model still maps one image to one image like any other."""
+
+    def __init__(self, body: nn.Module, scale: int, guide_channels: int = 3) -> None:
+        super().__init__(body, scale)
+        self.guide_channels = guide_channels
+
+    def forward(self, x: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        if guide is None:
+            target = self.upsample_input(x)
+            guide = target.expand(-1, self.guide_channels, -1, -1)
+        elif self.input_upsampled:
+            target = x
+        else:
+            (height, width), (rows, cols) = guide.shape[-2:], x.shape[-2:]
+            if height % rows or height // rows * cols != width:
+                raise ValueError(f"the guide is {width}x{height}: it must be an integer "
+                                 f"multiple of the {cols}x{rows} input")
+            target = imresize(x, size=(height, width))
+        return self.body(target, guide)
+
+
 class PostUpsampling(nn.Sequential):
     """Features at LR size, then a learnable upsampler at the end (FSRCNN, ESPCN, EDSR)."""
 

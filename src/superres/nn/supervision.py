@@ -15,11 +15,17 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class MultiSupervised(nn.Module, ABC):
-    """A network trained on more than its final output."""
+    """A network trained on more than its final output.
+
+    `targets` names what its loss needs beside the HR batch (FSRNet's landmark "heatmaps"):
+    the training sampler must deliver them, in this order, after LR and HR."""
+
+    targets: tuple[str, ...] = ()
 
     @abstractmethod
     def training_loss(
-        self, lr: torch.Tensor, hr: torch.Tensor, loss_fn: LossFn, step: int
+        self, lr: torch.Tensor, hr: torch.Tensor, loss_fn: LossFn, step: int,
+        *targets: torch.Tensor,
     ) -> torch.Tensor:
         """The loss of one batch with the pixel loss `loss_fn`, at optimiser step `step`
-        (for losses whose weights follow a schedule)."""
+        (for losses whose weights follow a schedule), given the batch's `targets`."""

@@ -4,7 +4,7 @@ texture), total variation, and adversarial (vanilla, LSGAN, hinge, relativistic 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -156,6 +156,22 @@ class TVLoss(nn.Module):
         vertical = images[..., 1:, :] - images[..., :-1, :]
         horizontal = images[..., :, 1:] - images[..., :, :-1]
         return (vertical.abs() ** self.power).mean() + (horizontal.abs() ** self.power).mean()
+
+
+def cycle_loss(back: torch.Tensor, start: torch.Tensor, criterion: str = "mse") -> torch.Tensor:
+    """Cycle consistency (CycleGAN; CinCGAN's inner and outer cycles): the distance between
+    an image and its round trip F(G(x)), so that unpaired mappings keep the content. The
+    start is data: no gradient reaches it."""
+    return pixel_loss(criterion)(back, start.detach())
+
+
+def identity_loss(generator: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
+                  target: torch.Tensor | None = None, criterion: str = "l1") -> torch.Tensor:
+    """Identity (CycleGAN; CinCGAN): a generator fed an image of its output domain must give
+    back that image (`target` None), or its known counterpart (CinCGAN's SR network on the
+    bicubic LR of an HR image), so that it changes only what its domain needs."""
+    goal = image if target is None else target
+    return pixel_loss(criterion)(generator(image), goal.detach())
 
 
 # ----------------------------------------------------------------------------- adversarial

@@ -134,6 +134,8 @@ class PatchSampler:
     the rank's slice of the `batch`. See the module's docstring.
     """
 
+    targets: tuple[str, ...] = ()  # no targets beside HR (see `MultiSupervised.targets`)
+
     def __init__(
         self,
         images: Sequence[TrainingImage | Pair],

@@ -27,6 +27,10 @@ class Data:
     # Scale augmentation (LapSRN): each patch comes from its HR image downscaled by a factor
     # drawn from this list, e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]; empty: off.
     scale_augment: tuple[float, ...] = ()
+    # Whole aligned faces with their landmark heatmaps (`superres.train.faces`), for a face
+    # network whose prior branch learns the landmarks (FSRNet; its no-prior ablation trains on
+    # the same batches and ignores the heatmaps); `patch` is then unused.
+    landmarks: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,48 @@ class Adversarial:
         return tuple(terms)
 
 
+UNPAIRED_METHODS = ("h2l", "l2h", "cincgan")
+
+
+@dataclass(frozen=True)
+class Unpaired:
+    """Unpaired training (docs/unsupervised.md; `superres.train.unpaired_gan`): `method` h2l
+    then l2h (Bulat et al.'s two steps) or cincgan (Yuan et al.). `lr` holds the real LR
+    images (folders or registered sets), never paired with the HR images of `data.train`.
+    The generators and discriminators beside the SR network (`model`) have `width` features
+    and `blocks` residual blocks per group; `weights` overrides the paper's loss weights by
+    term; `gan_loss` empty is the paper's (hinge for the two steps, lsgan for cincgan)."""
+
+    method: str
+    lr: tuple[str, ...] = ()
+    degrader: str | None = None  # l2h: the h2l run's degrader.safetensors
+    noise: int = 64  # h2l, l2h: length of the High-to-Low generator's noise vector
+    width: int = 64
+    blocks: int = 2
+    gan_loss: str = ""
+    d_lr: float = 1e-4  # the discriminators' base rate; it follows the generators' schedule
+    d_betas: tuple[float, float] = (0.5, 0.999)
+    weights: dict[str, float] = field(default_factory=dict)
+    inner_steps: int = 0  # cincgan: steps of the inner cycle (and SR pre-training) alone
+
+    def __post_init__(self) -> None:
+        if self.method not in UNPAIRED_METHODS:
+            raise ValueError(f"unpaired.method is {self.method!r}; choose one of "
+                             f"{', '.join(UNPAIRED_METHODS)}")
+        if self.method == "l2h" and not self.degrader:
+            raise ValueError("unpaired.degrader: l2h trains on the LR that an h2l run's "
+                             "generator makes; name its degrader.safetensors")
+        if self.method != "l2h" and not self.lr:
+            raise ValueError(f"unpaired.lr: {self.method} needs the real LR images (folders "
+                             "or registered sets)")
+        for key in ("noise", "width", "blocks"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"unpaired.{key} must be at least 1, not {getattr(self, key)}")
+        if self.inner_steps < 0 or (self.inner_steps and self.method != "cincgan"):
+            raise ValueError("unpaired.inner_steps is a number of steps of cincgan's inner "
+                             "cycle, 0 or more")
+
+
 @dataclass(frozen=True)
 class Phase:
     """A stretch of a curriculum: until step `until`, train at `scale` on `degradation`."""
@@ -146,6 +192,8 @@ class Recipe:
     losses: tuple[dict[str, Any], ...] = ()
     # Easy to hard: a list of phases, each with the step it lasts `until` and what it changes.
     curriculum: tuple[dict[str, Any], ...] = ()
+    # Unpaired training of several networks (`Unpaired`); None: the paired trainer.
+    unpaired: Unpaired | None = None
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -175,9 +223,17 @@ class Recipe:
             raise ValueError("loss_border is for PSNR training; the GAN stage scores whole "
                              "patches")
         self._check_losses()
+        if self.unpaired and (self.losses or self.gan or self.curriculum or self.scales):
+            raise ValueError("unpaired sets its methods' own losses and one scale: leave "
+                             "losses, gan, curriculum and scales unset")
         if any(not 0 < factor <= 1 for factor in self.data.scale_augment):
             raise ValueError(f"data.scale_augment {list(self.data.scale_augment)}: downscaling "
                              "factors must lie in (0, 1], e.g. [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]")
+        if self.data.landmarks and (self.scales or self.data.scale_augment or self.curriculum
+                                    or not parse_degradation(self.degradation).is_bicubic):
+            raise ValueError("data.landmarks trains on whole faces at one scale with bicubic "
+                             "LR: leave scales, data.scale_augment, curriculum and degradation "
+                             "unset")
         for phase in self.phases():  # a mistake names the key
             degradation = parse_degradation(phase.degradation)
             if not degradation.is_bicubic and (self.scales or self.data.scale_augment):

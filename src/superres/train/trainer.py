@@ -29,6 +29,8 @@ from superres.nn.frameworks import LaplacianPyramid, PreUpsampling, pyramid_leve
 from superres.nn.supervision import LossFn, MultiSupervised
 from superres.train import distributed
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
+from superres.train.clips import ClipSampler, load_stills
+from superres.train.faces import FaceSampler, load_faces
 from superres.train.objective import Objective, parse_losses
 from superres.train.optim import EMA, build_optimizer, learning_rate
 from superres.train.patches import PatchSampler, load_images
@@ -99,8 +101,9 @@ class _SupervisedLoss(nn.Module):
         super().__init__()
         self.model, self.loss_fn = model, loss_fn
 
-    def forward(self, lr: torch.Tensor, hr: torch.Tensor, step: int) -> torch.Tensor:
-        return self.model.training_loss(lr, hr, self.loss_fn, step)
+    def forward(self, lr: torch.Tensor, hr: torch.Tensor, step: int,
+                *targets: torch.Tensor) -> torch.Tensor:
+        return self.model.training_loss(lr, hr, self.loss_fn, step, *targets)
 
 
 class _Run:
@@ -160,13 +163,25 @@ class _Run:
                              "discriminator's input is fixed to: train the GAN stage at one scale")
         scales = sorted({*(recipe.scales or (recipe.scale,)),
                          *(phase.scale for phase in self.phases)})
-        images = load_images(data.train, scales, color, progress=self.progress,
-                             degradation=[phase.degradation for phase in self.phases])
-        self.samplers = [PatchSampler(
-            images, phase.scale, data.patch, data.batch, data.augment,
-            recipe.seed + len(self.phases) - 1 - i, scales=recipe.scales,
-            factors=data.scale_augment, degradation=phase.degradation,
-            shard=(context.rank, context.world)) for i, phase in enumerate(self.phases)]
+        self.samplers: list[PatchSampler | FaceSampler | ClipSampler]
+        if spec.frames > 1:  # a video model: clips synthesised from the stills
+            self.samplers = [_clip_sampler(recipe, spec, context, self.progress)]
+        elif data.landmarks:  # whole faces and their heatmaps (checked against the model below)
+            self.samplers = [FaceSampler(load_faces(data.train, recipe.scale), data.batch,
+                                         data.augment, recipe.seed,
+                                         shard=(context.rank, context.world))]
+        else:
+            images = load_images(data.train, scales, color, progress=self.progress,
+                                 degradation=[phase.degradation for phase in self.phases])
+            self.samplers = [PatchSampler(
+                images, phase.scale, data.patch, data.batch, data.augment,
+                recipe.seed + len(self.phases) - 1 - i, scales=recipe.scales,
+                factors=data.scale_augment, degradation=phase.degradation,
+                shard=(context.rank, context.world)) for i, phase in enumerate(self.phases)]
+        needs = model.targets if isinstance(model, MultiSupervised) else ()
+        if any(target not in self.samplers[-1].targets for target in needs):
+            raise ValueError(f"{spec.name} learns from landmark heatmaps too: set "
+                             "data.landmarks: true to train on faces with their landmarks")
         self.objective.join(self.optimizer)  # a learned D_down trains with the generator
         # The passes that make gradients, each behind PyTorch's DistributedDataParallel in a
         # distributed run: G (or a multi-output model's own loss), D, a learned D_down.
@@ -265,12 +280,12 @@ class _Run:
         if isinstance(self.model, LaplacianPyramid):  # a scale curriculum's current level
             self.model.levels_used = pyramid_levels(self.phases[phase].scale)
         sampler = self.samplers[phase]
-        lr_batch, hr_batch = (x.to(self.device) for x in sampler.next_batch())
+        lr_batch, hr_batch, *targets = (x.to(self.device) for x in sampler.next_batch())
         lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, self.autocast_dtype,
                             enabled=self.autocast_dtype is not None):
-            if self.supervised is not None:  # multi-output models: DRCN, LapSRN
-                loss = self.supervised(lr_batch, hr_batch, step)
+            if self.supervised is not None:  # multi-output models: DRCN, LapSRN, FSRNet
+                loss = self.supervised(lr_batch, hr_batch, step, *targets)
             else:  # the weighted terms; an adversarial term updates D first
                 sr, hr = _centre(recipe.loss_border, self.net(lr_batch), hr_batch)
                 loss = self.objective.loss(sr, hr, lr_batch, lr_base)
@@ -322,6 +337,22 @@ class _Run:
                 state.get("seconds", 0.0))
 
 
+def _clip_sampler(recipe: Recipe, spec: ModelSpec, context: distributed.Context,
+                  progress: bool) -> ClipSampler:
+    """The sampler of a video model's synthetic clips; refused where the recipe asks what
+    clips do not do (a curriculum, several scales, sharding over ranks)."""
+    if len(recipe.phases()) > 1 or recipe.scales or recipe.data.scale_augment:
+        raise ValueError(f"{spec.name} trains on synthetic clips at one scale: drop "
+                         "curriculum, scales and data.scale_augment")
+    if context.world > 1:
+        raise ValueError(f"{spec.name} trains on synthetic clips in one process; run it "
+                         "without torchrun")
+    data = recipe.data
+    return ClipSampler(load_stills(data.train, progress), recipe.scale, data.patch, data.batch,
+                       spec.frames, recipe.seed, augment=data.augment,
+                       degradation=recipe.degradation)
+
+
 def _centre(border: int, *images: torch.Tensor) -> list[torch.Tensor]:
     """Each image without `border` pixels at every edge."""
     if not border:
@@ -337,7 +368,7 @@ def _validate(spec: ModelSpec, recipe: Recipe, eval_models: dict[int, nn.Module]
         eval_model.load_state_dict(weights)
         score = evaluate_dataset(Upscaler(spec, scale, eval_model, device),
                                  recipe.validate_on, progress=False,
-                                 degradation=recipe.degradation)
+                                 degradation=recipe.degradation, temporal=False)
         suffix = "" if scale == recipe.scale else f"_x{scale}"
         row.update({f"val_psnr{suffix}": round(score.psnr, 4),
                     f"val_ssim{suffix}": round(score.ssim, 5)})

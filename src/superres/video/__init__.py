@@ -1,4 +1,5 @@
-"""Video super-resolution: any image model run frame by frame over a video file.
+"""Video super-resolution: any image model run frame by frame over a video file, and a video
+model (VESPCN) on its window of 2r + 1 frames (`superres.inference.temporal`).
 
 Above `inference` (it drives an `Upscaler`), below the command line that calls it. PyAV
 (`pip install superres[video]`) is imported only when a video is opened, so the package

@@ -1,5 +1,6 @@
 """Decode, upscale and encode a video one frame at a time, so memory stays bounded whatever
-its length; audio is copied packet for packet (remuxed, never re-encoded).
+its length (a video model holds its window of 2r + 1 decoded frames, no more); audio is
+copied packet for packet (remuxed, never re-encoded).
 
 The result goes to a hidden temporary file beside the output and is renamed over it only
 once complete: an error or Ctrl-C leaves no half-written video under the final name.
@@ -8,15 +9,17 @@ once complete: an error or Ctrl-C leaves no half-written video under the final n
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from superres.image.io import ImageReadError
+from superres.inference.temporal import TemporalWindows, upscale_window
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -159,7 +162,11 @@ class _Encoder:
 
     def __init__(self, writer: Any, video_in: Any, codec: str, crf: int,
                  upscaler: Upscaler) -> None:
-        self.upscale: Callable[[np.ndarray], np.ndarray] = upscaler.upscale
+        self.upscale: Callable[[Sequence[np.ndarray]], np.ndarray] = partial(
+            upscale_window, upscaler)
+        # a video model's window of 2r + 1 decoded frames: (pixels, pts, time base) each
+        self.windows: TemporalWindows[tuple[np.ndarray, Any, Any]] = TemporalWindows(
+            upscaler.spec.radius)
         self.writer, self.frames = writer, 0
         # the size comes from the input's, as the stream must exist before the first packet
         # (audio may come before any video frame) is muxed
@@ -176,17 +183,30 @@ class _Encoder:
         self.stream = stream
 
     def __call__(self, frame: Any) -> None:
-        import av
-
+        """Take the next decoded frame, and encode the frames whose window it completes
+        (at once for an image model; r frames later for a video model)."""
         if frame is None:
+            for window in self.windows.finish():
+                self._encode(window)
             self.writer.mux(self.stream.encode(None))
             return
-        pixels = _even(self.upscale(frame.to_ndarray(format="rgb24")))
+        item = (frame.to_ndarray(format="rgb24"), frame.pts, frame.time_base)
+        for window in self.windows.push(item):
+            self._encode(window)
+
+    def _encode(self, window: tuple[tuple[np.ndarray, Any, Any], ...]) -> None:
+        import av
+
+        pixels, pts, time_base = window[len(window) // 2]
+        if any(other[0].shape != pixels.shape for other in window):
+            raise ValueError(f"frame {self.frames}: a video model's window needs frames of "
+                             "one size, and the size changes here")
+        pixels = _even(self.upscale([other[0] for other in window]))
         if pixels.shape[:2] != (self.height, self.width):  # a frame of another size mid-way
             raise ValueError(f"frame {self.frames} upscales to {pixels.shape[1]}x"
                              f"{pixels.shape[0]}, not {self.width}x{self.height}")
         out = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
-        out.pts, out.time_base = frame.pts, frame.time_base
+        out.pts, out.time_base = pts, time_base
         self.writer.mux(self.stream.encode(out))
         self.frames += 1
 
