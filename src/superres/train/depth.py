@@ -38,6 +38,7 @@ from superres.models import ModelSpec, get_model
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
 from superres.train.optim import build_optimizer, learning_rate
 from superres.train.recipe import Recipe, load_recipe
+from superres.train.trainer import _append_log, _truncate_log
 from superres.weights import add_shipped_folds, save_weights
 
 LEAVE_ONE_OUT = "leave-one-out"
@@ -273,23 +274,6 @@ class _Fold:
         self.stream.load_state_dict(state["stream"])
         torch.set_rng_state(state["torch_rng"])
         return state["step"], state["seconds"]
-
-
-def _truncate_log(path: Path, step: int, fields: list[str]) -> None:
-    """Keep the rows up to `step`, the checkpoint a resumed fold continues from."""
-    rows = []
-    if path.exists() and step > 0:
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _append_log(path: Path, row: dict[str, Any], fields: list[str]) -> None:
-    with open(path, "a", newline="") as f:
-        csv.DictWriter(f, fields).writerow(row)
 
 
 def fold_weights(run: Path) -> dict[str, Path]:
