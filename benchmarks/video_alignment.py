@@ -28,7 +28,7 @@ from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler
 from superres.metrics.temporal import WarpingError
 from superres.models import get_model
-from superres.models.vespcn import SMOOTHNESS_WEIGHT
+from superres.models.vespcn import VESPCN
 from superres.nn.alignment import CoarseToFineFlow, flow_smoothness, flow_warp
 from superres.train.clips import ClipSampler, load_stills
 from superres.weights import load_weights
@@ -79,7 +79,7 @@ def main() -> None:
         for _ in range(args.flow_only):
             clips = train.next_batch()[0]
             loss = sum(F.mse_loss(flow_warp(n, f), clips[:, 1:2])
-                       + SMOOTHNESS_WEIGHT * flow_smoothness(f)
+                       + VESPCN.loss_weights["smoothness"] * flow_smoothness(f)
                        for n in (clips[:, :1], clips[:, 2:])
                        for f in (flow(clips[:, 1:2], n),))
             optimizer.zero_grad()

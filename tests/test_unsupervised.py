@@ -16,7 +16,7 @@ from superres.cli import main
 from superres.image.degrade import parse_degradation
 from superres.models import get_model
 from superres.models.unpaired import HighToLow
-from superres.train.losses import TVLoss, cycle_loss, identity_loss
+from superres.train.losses import FrequencySplit, TVLoss, cycle_loss, identity_loss
 from superres.train.recipe import parse_recipe
 
 
@@ -61,6 +61,24 @@ def test_total_variation_has_the_known_value_and_gradient():
 
 
 # ----------------------------------------------------------------------------- networks
+
+
+def test_the_frequency_split_is_a_box_low_pass_and_the_rest():
+    image = torch.zeros(1, 1, 7, 7)
+    image[0, 0, 3, 3] = 1.0  # an impulse away from the borders
+    split = FrequencySplit(5)
+    low = split.low(image)
+    assert low.shape == image.shape
+    assert torch.allclose(low[0, 0, 1:6, 1:6], torch.full((5, 5), 1 / 25))
+    assert low[0, 0, 0].abs().sum() == 0  # two rows away: outside every 5x5 box
+    assert torch.allclose(split.high(image)[0, 0, 3, 3], torch.tensor(24 / 25))
+    # a colour cast (a constant per channel) lives in the low band alone, borders included
+    x = torch.rand(2, 3, 9, 9)
+    cast = x + torch.tensor([0.2, -0.1, 0.05]).view(1, 3, 1, 1)
+    assert torch.allclose(split.high(cast), split.high(x), atol=1e-6)
+    assert torch.allclose(split.low(x) + split.high(x), x)
+    with pytest.raises(ValueError, match="odd size of 3 or more, not 4"):
+        FrequencySplit(4)
 
 
 def test_the_high_to_low_generator_makes_lr_patches_that_depend_on_the_noise():
@@ -168,6 +186,13 @@ def test_the_two_step_gan_trains_both_steps_and_resumes_exactly(domains, tmp_pat
     assert len(log) == 4  # a row per step: none lost or repeated by the resume
 
 
+def test_the_frequency_separated_high_to_low_step_trains_and_resumes_exactly(domains, tmp_path):
+    h2l = _recipe(domains, "srvgg-s", {"method": "h2l", "lr": [domains["lr"]],
+                                       "frequency_split": 3})
+    state = _same_runs(h2l, tmp_path, 1, 2)
+    assert set(state["networks"]) == {"h2l"} and set(state["judges"]) == {"lr"}
+
+
 def test_cincgan_crosses_from_the_inner_cycle_to_the_joint_stage_and_resumes_exactly(
         domains, tmp_path):
     recipe = _recipe(domains, "cincgan", {"method": "cincgan", "lr": [domains["lr"]],
@@ -194,6 +219,10 @@ def test_unpaired_recipes_refuse_what_they_cannot_train(domains):
         _recipe(domains, "srvgg-s", {"method": "l2h"})
     with pytest.raises(ValueError, match="cincgan needs the real LR images"):
         _recipe(domains, "cincgan", {"method": "cincgan"})
+    with pytest.raises(ValueError, match="h2l's odd low-pass size"):
+        _recipe(domains, "srvgg-s", {"method": "h2l", "lr": ["x"], "frequency_split": 4})
+    with pytest.raises(ValueError, match="not 5 for cincgan"):
+        _recipe(domains, "cincgan", {"method": "cincgan", "lr": ["x"], "frequency_split": 5})
     with pytest.raises(ValueError, match="choose one of h2l, l2h, cincgan"):
         _recipe(domains, "srvgg-s", {"method": "cyclegan", "lr": ["x"]})
     recipe = _recipe(domains, "srvgg-s", {"method": "h2l", "lr": [domains["lr"]],

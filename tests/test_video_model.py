@@ -193,15 +193,41 @@ def test_one_frame_is_upscaled_as_a_window_of_that_frame_repeated():
         model(torch.rand(1, 2, 8, 8))
 
 
-def test_vespcn_training_loss_adds_the_motion_compensation_terms():
+def _vespcn_batch():
+    """A VESPCN x2 with seeded weights and a random 3-frame batch."""
     torch.manual_seed(0)
-    model = superres.build("vespcn", 2)
-    lr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 1, 16, 16)
+    return superres.build("vespcn", 2), torch.rand(2, 3, 8, 8), torch.rand(2, 1, 16, 16)
+
+
+def test_vespcn_training_loss_adds_the_motion_compensation_terms():
+    model, lr, hr = _vespcn_batch()
     mse = torch.nn.functional.mse_loss
     total = model.training_loss(lr, hr, mse, 0)
     assert total.item() > mse(model(lr), hr).item()
     total.backward()
     assert model.motion.coarse[0].weight.grad.abs().sum() > 0  # the flow net learns
+
+
+def test_the_motion_weight_of_a_recipe_scales_the_warped_frames_term_exactly():
+    model, lr, hr = _vespcn_batch()
+    mse = torch.nn.functional.mse_loss
+    full = model.training_loss(lr, hr, mse, 0)
+    warp_error = sum(mse(frame, lr[:, 1:2]) for frame in model._run(lr)[1])
+    model.set_loss_weights({"motion": 0.01})
+    assert model.loss_weights == {"motion": 0.01, "smoothness": 0.01}
+    assert torch.allclose(full - model.training_loss(lr, hr, mse, 0), 0.99 * warp_error)
+    assert superres.build("vespcn", 2).loss_weights["motion"] == 1.0  # the class keeps its own
+    with pytest.raises(ValueError, match=r"unknown term\(s\) beta for VESPCN; known: motion, "):
+        model.set_loss_weights({"beta": 1.0})
+
+
+def test_model_loss_is_refused_for_a_model_without_loss_terms_of_its_own(tmp_path):
+    stills = write_smooth_images(tmp_path, 1, (8, 10), (40, 40))
+    recipe = parse_recipe({"model": "fsrcnn", "scale": 2, "model_loss": {"motion": 1.0},
+                           "data": {"train": [str(stills)], "patch": 8, "batch": 1},
+                           "schedule": {"steps": 1}})
+    with pytest.raises(ValueError, match="model_loss: fsrcnn has no loss terms of its own"):
+        train(recipe, tmp_path / "run", progress=False)
 
 
 # ----------------------------------------------------------------------------- windows
@@ -304,6 +330,7 @@ def test_flicker_raises_the_warping_error_and_a_steady_video_scores_near_zero():
 def test_the_video_recipe_trains_vespcn_on_clips_and_resumes_exactly(tmp_path):
     recipe = load_recipe("video_x4")
     assert recipe.model == "vespcn" and recipe.scale == 4 and recipe.validate_on == "Vid4"
+    assert recipe.model_loss == {"motion": 0.01}  # the beta video_x4 was trained with
     (tmp_path / "stills").mkdir()
     stills = write_smooth_images(tmp_path / "stills", 2, (8, 10), (90, 96))
     clips = _sequences(tmp_path / "clips", frames=2)

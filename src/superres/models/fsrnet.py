@@ -68,7 +68,8 @@ class FSRNet(MultiSupervised):
         decoder_blocks: int = 3, landmarks: int = LANDMARKS, prior_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        self.scale, self.landmarks, self.prior_weight = scale, landmarks, prior_weight
+        self.scale, self.landmarks = scale, landmarks
+        self.loss_weights = {"prior": prior_weight}  # type: ignore[misc]
         self.targets = ("heatmaps",) if landmarks else ()
         self.multiple = 2 ** (hourglass_depth + 1)  # the encoders halve, the hourglass more
         self.upsample = Interpolate(scale)
@@ -108,9 +109,9 @@ class FSRNet(MultiSupervised):
     def training_loss(self, lr: torch.Tensor, hr: torch.Tensor, loss_fn: LossFn, step: int,
                       *targets: torch.Tensor) -> torch.Tensor:
         """Pixel loss on the coarse and the fine face, plus, with the prior branch,
-        `prior_weight` times the heatmaps' squared error (the first of `targets`) summed and
-        divided by the HR elements: weight 1 is the paper's, between sums of squares, in a
-        mean pixel loss's units."""
+        `loss_weights["prior"]` times the heatmaps' squared error (the first of `targets`)
+        summed and divided by the HR elements: weight 1 is the paper's, between sums of
+        squares, in a mean pixel loss's units."""
         coarse, fine, heatmaps = self.outputs(lr)
         loss = loss_fn(coarse, hr) + loss_fn(fine, hr)
         if heatmaps is None:
@@ -119,7 +120,7 @@ class FSRNet(MultiSupervised):
             raise ValueError("FSRNet's prior branch learns from landmark heatmaps: train it on "
                              "faces with landmarks (data.landmarks: true)")
         heatmap_loss = F.mse_loss(heatmaps, targets[0], reduction="sum") / hr.numel()
-        return loss + self.prior_weight * heatmap_loss
+        return loss + self.loss_weights["prior"] * heatmap_loss
 
 
 def fsrnet_s(scale: int, prior: bool = True) -> FSRNet:

@@ -17,8 +17,8 @@ Faithful to the paper: the motion-compensation network's layers (coarse flow: 5x
 the coarse-warped neighbour), early fusion, the sub-pixel output and the loss terms. Ours:
 the tanh outputs are scaled to +-8 LR pixels of flow (a flow in pixels; the paper's scaling
 is not reproduced here), and beta = 1, lambda = 0.01 weigh the warped-frame MSE and the Huber
-smoothness (epsilon = 0.01); the first stage (`video_x4`) ran with beta = 0.01, under which
-the flow network barely aligned the frames (docs/video.md).
+smoothness (epsilon = 0.01; a recipe's `model_loss` sets them); the first stage (`video_x4`)
+ran with beta = 0.01, under which the flow network barely aligned the frames (docs/video.md).
 
 CPU sizing: the SR network has 6 ReLU convolutions (5x5 then 3x3; 64 filters, the last 32)
 and a 3x3 sub-pixel convolution, its depth chosen for the CPU (the paper's SR networks were
@@ -32,6 +32,8 @@ Vid4 is scored with no border shaved, all frames (docs/video.md).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -42,11 +44,6 @@ from superres.nn.supervision import LossFn, MultiSupervised
 from superres.nn.upsamplers import Interpolate, SubPixel
 
 FRAMES = 3
-# Motion-compensation loss weights: beta on the warped frames' MSE, lambda on the flow's
-# Huber smoothness (the paper's loss, section 3.3; the values are ours, see the card). With
-# beta = 0.01 the flow network hardly learned to align (docs/video.md); 1 makes it.
-MC_WEIGHT = 1.0
-SMOOTHNESS_WEIGHT = 0.01
 
 
 class VESPCN(MultiSupervised):
@@ -54,6 +51,11 @@ class VESPCN(MultiSupervised):
 
     # The flow network sees far; tiles of a still image get a deep model's context.
     tile_context = (32, 4)
+    # Motion-compensation loss weights: beta ("motion") on the warped frames' MSE, lambda
+    # ("smoothness") on the flow's Huber smoothness (the paper's loss, section 3.3; the values
+    # are ours, see the card). With beta = 0.01 (video_x4's `model_loss`) the flow network
+    # hardly learned to align (docs/video.md); 1 makes it.
+    loss_weights: ClassVar[dict[str, float]] = {"motion": 1.0, "smoothness": 0.01}
 
     def __init__(self, scale: int, frames: int = FRAMES, features: int = 64,
                  depth: int = 6, residual: bool = True) -> None:
@@ -108,8 +110,8 @@ class VESPCN(MultiSupervised):
         centre = lr[:, self.frames // 2 : self.frames // 2 + 1]
         loss = loss_fn(sr, hr)
         for frame, flow in zip(warped, flows, strict=True):
-            loss = loss + MC_WEIGHT * F.mse_loss(frame, centre)
-            loss = loss + SMOOTHNESS_WEIGHT * flow_smoothness(flow)
+            loss = loss + self.loss_weights["motion"] * F.mse_loss(frame, centre)
+            loss = loss + self.loss_weights["smoothness"] * flow_smoothness(flow)
         return loss
 
 

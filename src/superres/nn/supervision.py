@@ -6,7 +6,8 @@ method by name."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -21,6 +22,18 @@ class MultiSupervised(nn.Module, ABC):
     the training sampler must deliver them, in this order, after LR and HR."""
 
     targets: tuple[str, ...] = ()
+    # The weights of its loss terms beside the pixel loss, by name (a recipe's `model_loss`
+    # changes them through `set_loss_weights`).
+    loss_weights: ClassVar[dict[str, float]] = {}
+
+    def set_loss_weights(self, weights: Mapping[str, float]) -> None:
+        """Override some of `loss_weights`, for this network only."""
+        unknown = sorted(set(weights) - set(self.loss_weights))
+        if unknown:
+            known = ", ".join(self.loss_weights) or "none"
+            raise ValueError(f"model_loss: unknown term(s) {', '.join(unknown)} for "
+                             f"{type(self).__name__}; known: {known}")
+        self.loss_weights = {**self.loss_weights, **weights}  # type: ignore[misc]
 
     @abstractmethod
     def training_loss(

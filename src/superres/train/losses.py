@@ -158,6 +158,27 @@ class TVLoss(nn.Module):
         return (vertical.abs() ** self.power).mean() + (horizontal.abs() ** self.power).mean()
 
 
+class FrequencySplit:
+    """Fritsche, Gu and Timofte's frequency separation ("Frequency Separation for Real-World
+    Super-Resolution", ICCVW 2019): a `size` x `size` box low-pass (edges repeated, so borders
+    keep their level) and the rest as the high band. Colour and brightness live in the low
+    band, noise, blur and compression artefacts mostly in the high one, so a pixel loss on the
+    low band and a GAN on the high band learn a degradation without copying the colours of an
+    unrelated image set."""
+
+    def __init__(self, size: int) -> None:
+        if size < 3 or size % 2 == 0:
+            raise ValueError(f"the low-pass box is an odd size of 3 or more, not {size}")
+        self.size = size
+
+    def low(self, x: torch.Tensor) -> torch.Tensor:
+        pad = self.size // 2
+        return F.avg_pool2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.size, 1)
+
+    def high(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.low(x)
+
+
 def cycle_loss(back: torch.Tensor, start: torch.Tensor, criterion: str = "mse") -> torch.Tensor:
     """Cycle consistency (CycleGAN; CinCGAN's inner and outer cycles): the distance between
     an image and its round trip F(G(x)), so that unpaired mappings keep the content. The

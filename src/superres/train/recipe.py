@@ -120,6 +120,9 @@ class Unpaired:
     d_betas: tuple[float, float] = (0.5, 0.999)
     weights: dict[str, float] = field(default_factory=dict)
     inner_steps: int = 0  # cincgan: steps of the inner cycle (and SR pre-training) alone
+    # h2l: 0, the paper's losses on whole images; an odd size, Fritsche et al.'s frequency
+    # separation: the pixel loss on a box low-pass of that size, the GAN on the rest
+    frequency_split: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in UNPAIRED_METHODS:
@@ -134,6 +137,11 @@ class Unpaired:
         for key in ("noise", "width", "blocks"):
             if getattr(self, key) < 1:
                 raise ValueError(f"unpaired.{key} must be at least 1, not {getattr(self, key)}")
+        if self.frequency_split and (self.method != "h2l" or self.frequency_split < 3
+                                     or self.frequency_split % 2 == 0):
+            raise ValueError("unpaired.frequency_split is h2l's odd low-pass size (3 or more), "
+                             f"or 0 for whole images; not {self.frequency_split} for "
+                             f"{self.method}")
         if self.inner_steps < 0 or (self.inner_steps and self.method != "cincgan"):
             raise ValueError("unpaired.inner_steps is a number of steps of cincgan's inner "
                              "cycle, 0 or more")
@@ -190,6 +198,9 @@ class Recipe:
     # The training loss as weighted terms (docs/losses.md, `superres.train.objective`);
     # empty: `loss` alone, or the `gan` stage's terms when there is one.
     losses: tuple[dict[str, Any], ...] = ()
+    # A multi-supervised model's own loss weights by term, over its defaults
+    # (`MultiSupervised.loss_weights`; VESPCN: motion, smoothness; FSRNet: prior).
+    model_loss: dict[str, float] = field(default_factory=dict)
     # Easy to hard: a list of phases, each with the step it lasts `until` and what it changes.
     curriculum: tuple[dict[str, Any], ...] = ()
     # Unpaired training of several networks (`Unpaired`); None: the paired trainer.

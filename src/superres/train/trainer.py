@@ -129,6 +129,11 @@ class _Run:
 
         torch.manual_seed(recipe.seed)
         model = spec.build(recipe.scale)
+        if recipe.model_loss:
+            if not isinstance(model, MultiSupervised):
+                raise ValueError(f"model_loss: {spec.name} has no loss terms of its own; "
+                                 "leave model_loss empty")
+            model.set_loss_weights(recipe.model_loss)
         if start:  # a resumed run's weights come from its checkpoint
             skipped = load_weights(model, start, strict=False)
             if skipped:

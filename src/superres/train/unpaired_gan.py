@@ -47,7 +47,14 @@ from superres.models.unpaired import (
 from superres.train.adversarial import Adversary, Critic
 from superres.train.checkpoint import load_checkpoint, save_checkpoint
 from superres.train.distributed import pick_device
-from superres.train.losses import TVLoss, adversarial_loss, cycle_loss, identity_loss, pixel_loss
+from superres.train.losses import (
+    FrequencySplit,
+    TVLoss,
+    adversarial_loss,
+    cycle_loss,
+    identity_loss,
+    pixel_loss,
+)
 from superres.train.objective import BicubicDownsampler, ConvDownsampler
 from superres.train.optim import learning_rate
 from superres.train.patches import PatchSampler, load_images
@@ -160,7 +167,9 @@ def high_to_low(settings: Unpaired, scale: int, hr_patch: int, channels: int) ->
 
 class HighToLowStep(Method):
     """Bulat et al.'s first step (see the module): alpha * MSE to the bicubic LR plus
-    beta * hinge GAN against real LR, alpha 1 and beta 0.05 as the paper."""
+    beta * hinge GAN against real LR, alpha 1 and beta 0.05 as the paper. With
+    `frequency_split`, the MSE compares low bands and the discriminator sees high bands
+    only (Fritsche et al.; `FrequencySplit`), so it cannot learn the LR set's colours."""
 
     gan_loss = "hinge"
     weights: ClassVar[dict[str, float]] = {"pixel": 1.0, "adversarial": 0.05}
@@ -172,6 +181,8 @@ class HighToLowStep(Method):
         self.networks = {"h2l": self.generator}
         self.bicubic = BicubicDownsampler(channels, self.scale)
         self.mse = pixel_loss("mse")
+        size = self.settings.frequency_split
+        self.split = FrequencySplit(size) if size else None
         d_lr = ResidualDiscriminator(recipe.data.patch, self.settings.width,
                                      3 * self.settings.blocks, 0, channels)
         self._finish([self.generator], {"lr": d_lr})
@@ -179,9 +190,15 @@ class HighToLowStep(Method):
     def losses(self, lr: torch.Tensor, hr: torch.Tensor, step: int,
                rate: float) -> dict[str, torch.Tensor]:
         fake = self.generator(hr, self.generator.sample_noise(hr.shape[0]))
+        target = self.bicubic(hr)
+        if self.split is not None:
+            fake_low, target, fake, lr = (self.split.low(fake), self.split.low(target),
+                                          self.split.high(fake), self.split.high(lr))
+        else:
+            fake_low = fake
         judge = self.judges["lr"]
         judge.discriminator_step(fake, lr, rate)
-        return {"pixel": self.mse(fake, self.bicubic(hr)),
+        return {"pixel": self.mse(fake_low, target),
                 "adversarial": judge.generator_loss(fake, lr)}
 
 
