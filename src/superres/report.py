@@ -311,33 +311,40 @@ def detailed_window(image: np.ndarray, crop: int) -> tuple[int, int]:
     return int(top), int(left)
 
 
-def crop_sheet(upscalers: Mapping[str, Upscaler], rows: Sequence[CropRow], *, crop: int = 96,
+def tile_sheet(titles: Sequence[str], rows: Sequence[Sequence[np.ndarray]], *, crop: int,
                zoom: int = 2) -> Image.Image:
-    """Each row's window from every method's output on the bicubic-downscaled image (as
-    `superres eval` makes it), then from HR, enlarged `zoom` x by nearest neighbour, so that
-    no resampling hides what a method did; titled by method."""
-    scales = {u.scale for u in upscalers.values()}
-    if len(scales) != 1:
-        raise ValueError(f"the methods of one crop sheet need one scale, not {sorted(scales)}")
-    (scale,) = scales
-    side, titles = crop * zoom, [*upscalers, "HR"]
+    """One titled column per method: each row's tiles (windows of at most `crop` pixels)
+    enlarged `zoom` x by nearest neighbour, so that no resampling hides what a method did."""
+    side = crop * zoom
     sheet = Image.new("RGB", (side * len(titles), _LABEL + side * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=14)
     for column, title in enumerate(titles):
         draw.text((column * side + side / 2, _LABEL / 2), title, fill="black", font=font,
                   anchor="mm")
-    for row, found in enumerate(rows):
-        lr = bicubic_lr(found.hr, scale)
-        window = (slice(found.top, found.top + crop), slice(found.left, found.left + crop))
-        for column, upscaler in enumerate([*upscalers.values(), None]):
-            image = found.hr if upscaler is None else upscaler.upscale(lr)
-            tile = Image.fromarray(np.squeeze(image[window]))
-            sheet.paste(tile.convert("RGB").resize((side * tile.width // crop,
-                                                    side * tile.height // crop),
-                                                   Image.NEAREST),
+    for row, tiles in enumerate(rows):
+        for column, pixels in enumerate(tiles):
+            tile = Image.fromarray(np.squeeze(pixels)).convert("RGB")
+            sheet.paste(tile.resize((tile.width * zoom, tile.height * zoom), Image.NEAREST),
                         (column * side, _LABEL + row * side))
     return sheet
+
+
+def crop_sheet(upscalers: Mapping[str, Upscaler], rows: Sequence[CropRow], *, crop: int = 96,
+               zoom: int = 2) -> Image.Image:
+    """Each row's window from every method's output on the bicubic-downscaled image (as
+    `superres eval` makes it), then from HR, enlarged `zoom` x (`tile_sheet`); titled by
+    method."""
+    scales = {u.scale for u in upscalers.values()}
+    if len(scales) != 1:
+        raise ValueError(f"the methods of one crop sheet need one scale, not {sorted(scales)}")
+    (scale,) = scales
+    tiles = []
+    for found in rows:
+        lr = bicubic_lr(found.hr, scale)
+        window = (slice(found.top, found.top + crop), slice(found.left, found.left + crop))
+        tiles.append([u.upscale(lr)[window] for u in upscalers.values()] + [found.hr[window]])
+    return tile_sheet([*upscalers, "HR"], tiles, crop=crop, zoom=zoom)
 
 
 # ---------------------------------------------------------------- page
