@@ -191,15 +191,14 @@ class HighToLowStep(Method):
                rate: float) -> dict[str, torch.Tensor]:
         fake = self.generator(hr, self.generator.sample_noise(hr.shape[0]))
         target = self.bicubic(hr)
-        if self.split is not None:
-            fake_low, target, fake, lr = (self.split.low(fake), self.split.low(target),
-                                          self.split.high(fake), self.split.high(lr))
-        else:
-            fake_low = fake
+        judged, real = fake, lr
+        if self.split is not None:  # the pixel loss on low bands, the GAN on high bands
+            fake, target = self.split.low(fake), self.split.low(target)
+            judged, real = self.split.high(judged), self.split.high(real)
         judge = self.judges["lr"]
-        judge.discriminator_step(fake, lr, rate)
-        return {"pixel": self.mse(fake_low, target),
-                "adversarial": judge.generator_loss(fake, lr)}
+        judge.discriminator_step(judged, real, rate)
+        return {"pixel": self.mse(fake, target),
+                "adversarial": judge.generator_loss(judged, real)}
 
 
 class LowToHighStep(Method):
