@@ -151,7 +151,10 @@ def card(spec: ModelSpec) -> str:
                               if paper else "-")
                 authors_text = f"{authors[0]:.2f} / {authors[1]:.4f}" if authors else "-"
                 ours_text = f"{ours[0]:.2f} / {ours[1]:.4f}" if ours else "no weights"
-                diff = f"{ours[0] - paper[0]:+.2f}" if paper and ours else ""
+                clean = scale not in shipped or shipped[scale].clean
+                if not clean:  # a photo model's benchmark: realistic LR, not the papers'
+                    ours_text += f" on `{shipped[scale].degradation}` LR"
+                diff = f"{ours[0] - paper[0]:+.2f}" if paper and ours and clean else ""
                 lines.append(f"| {dataset} | x{scale} | {paper_text} | {authors_text} | "
                              f"{ours_text} | {diff} |")
         lines.append("")

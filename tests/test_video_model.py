@@ -182,6 +182,19 @@ def test_vespcn_is_registered_as_a_three_frame_model_of_229_056_parameters_at_x4
     assert get_model("fsrcnn").radius == 0
 
 
+def test_vespcn_5_sees_two_neighbours_a_side_and_shares_all_but_its_first_layer_with_vespcn():
+    spec = get_model("vespcn-5")
+    assert (spec.frames, spec.radius, spec.color) == (5, 2, "y")
+    assert spec.params(4) == 229_056 + 2 * 5 * 5 * 64  # the first 5x5 layer reads 2 more frames
+    torch.manual_seed(0)
+    model = superres.build("vespcn-5", 2)
+    sr, warped, flows = model._run(torch.rand(1, 5, 8, 12))
+    assert sr.shape == (1, 1, 16, 24) and len(warped) == len(flows) == 4
+    three = superres.build("vespcn", 2).state_dict()
+    differ = {k for k, v in model.state_dict().items() if v.shape != three[k].shape}
+    assert differ == {"body.0.weight"}  # so video_x4_5f starts from video_x4's other layers
+
+
 def test_one_frame_is_upscaled_as_a_window_of_that_frame_repeated():
     torch.manual_seed(0)
     model = superres.build("vespcn", 2).eval()

@@ -382,6 +382,15 @@ class ShippedWeights:
     # the weights the run started from (the recipe's `init` and their sha256); train_hours
     # counts this run only, so a fine-tune's full cost adds its starting point's
     init: str = ""
+    # the LR the scores were measured on: "bicubic", the standard protocol, or the named
+    # realistic degradation (`superres eval --degradation`, fixed seeds) of a model trained
+    # for real photos, whose clean-protocol scores would say nothing of what it is for
+    degradation: str = "bicubic"
+
+    @property
+    def clean(self) -> bool:
+        """Scored by the standard (bicubic) protocol, comparable with the papers' tables."""
+        return self.degradation == "bicubic"
 
     @property
     def path(self) -> Path:

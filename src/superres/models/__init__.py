@@ -28,7 +28,7 @@ from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
 from superres.models.srresnet import SRGAN, SRRESNET
 from superres.models.unpaired import CINCGAN
 from superres.models.vdsr import VDSR
-from superres.models.vespcn import VESPCN_SPEC
+from superres.models.vespcn import VESPCN_5_SPEC, VESPCN_SPEC
 from superres.models.zssr import ZSSR
 
 MODELS: dict[str, ModelSpec] = {
@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         PHOTO,  # the compact generator trained on realistic degradations, for real photos
         ZSSR, DIP,  # unsupervised: learned at test time from the LR image alone
         CINCGAN,  # unpaired: cycle-in-cycle GAN, trained without LR/HR pairs
-        VESPCN_SPEC,  # video: motion-compensated frames t-1, t, t+1
+        VESPCN_SPEC, VESPCN_5_SPEC,  # video: frames t-1..t+1 or t-2..t+2, motion-compensated
         FSRNET_S, FSRNET_S_NOPRIOR,  # faces: SR with a landmark prior, and without it
         DJF, LEARNED_JBU,  # depth maps guided by colour: two-branch CNN, learned JBU
     )
@@ -70,10 +70,12 @@ def get_model(name: str | Path | Mapping[str, Any]) -> ModelSpec:
 
 def default_model(scale: int) -> ModelSpec:
     """The best model usable at `scale` without downloads: the shipped weights with the
-    highest measured Set5 PSNR, or bicubic when none is shipped for that scale."""
+    highest measured Set5 PSNR by the standard protocol, or bicubic when none is shipped for
+    that scale."""
     from superres.weights import shipped_weights
 
-    candidates = [w for w in shipped_weights() if w.scale == scale and "Set5" in w.scores]
+    candidates = [w for w in shipped_weights()
+                  if w.scale == scale and w.clean and "Set5" in w.scores]
     if candidates:
         return MODELS[max(candidates, key=lambda w: w.scores["Set5"][0]).model]
     spec = MODELS["bicubic"]

@@ -32,6 +32,7 @@ Vid4 is scored with no border shaved, all frames (docs/video.md).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import torch
@@ -120,6 +121,11 @@ def vespcn(scale: int, **options: int | bool) -> VESPCN:
     return VESPCN(scale, **options)
 
 
+def vespcn_5(scale: int, **options: int | bool) -> VESPCN:
+    """VESPCN over 5 frames: four neighbours aligned by the same flow network, fused early."""
+    return VESPCN(scale, frames=5, **options)
+
+
 VESPCN_SPEC = ModelSpec(
     name="vespcn",
     summary="VESPCN: coarse-to-fine flow motion compensation of frames t-1, t+1, early "
@@ -134,4 +140,17 @@ VESPCN_SPEC = ModelSpec(
     reference={  # Vid4 x4, Y channel, from the BasicVSR paper's comparison table (BI)
         "Vid4": {4: (25.35, 0.7557)},
     },
+)
+
+# Early fusion over a wider window, frames t-2..t+2, each neighbour warped onto t by the one
+# shared flow network. Early fusion takes any window of consecutive frames; that the paper
+# reports a 5-frame motion-compensated model was not checked here (docs/video.md).
+VESPCN_5_SPEC = replace(
+    VESPCN_SPEC,
+    name="vespcn-5",
+    summary="VESPCN over a 5-frame window: frames t-2..t+2 motion-compensated onto t, early "
+    "fusion, sub-pixel SR (CPU-sized), Y channel",
+    build=vespcn_5,
+    frames=5,
+    reference={},
 )

@@ -115,7 +115,8 @@ def catalog() -> dict[str, dict[str, Any]]:
     it has shipped weights for, each scale with its benchmark quality (the zoo's scores of
     the shipped weights, else the paper's) and parameter count, from the rows of
     `superres models`. Cached: counting parameters builds the models."""
-    zoo = {(w.model, w.scale): w.scores for w in shipped_weights()}
+    # only scores by the standard protocol compare with the papers' and each other's
+    zoo = {(w.model, w.scale): w.scores if w.clean else {} for w in shipped_weights()}
     offered = {}
     for spec in list_models():
         scales = [s for s in spec.scales if not spec.learned or (spec.name, s) in zoo]

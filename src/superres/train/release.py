@@ -15,11 +15,13 @@ from superres.weights import ShippedWeights, add_shipped
 
 
 def add_to_zoo(
-    run: Path, recipe_name: str, datasets: tuple[str, ...] = ("Set5", "Set14", "BSD100")
+    run: Path, recipe_name: str, datasets: tuple[str, ...] = ("Set5", "Set14", "BSD100"),
+    degradation: str = "bicubic",
 ) -> ShippedWeights:
     """Ship the best weights of a training run folder: copy them into the zoo, measure them
-    with the evaluation protocol, and record file, sha256, scores and training cost in
-    index.json (replacing an older entry for the same model and scale)."""
+    with the evaluation protocol (on LR made by `degradation`: a model for real photos is
+    measured on the realistic benchmark), and record file, sha256, scores and training cost
+    in index.json (replacing an older entry for the same model and scale)."""
     recipe = load_recipe(run / "recipe.yaml")
     weights_file = run / "best.safetensors"
     with open(run / "log.csv", newline="") as f:
@@ -27,12 +29,12 @@ def add_to_zoo(
     best = max(rows, key=lambda r: float(r["val_psnr"]))
     upscaler = load(recipe.model, recipe.scale, weights=weights_file)
     scores = {r.dataset: [round(r.psnr, 4), round(r.ssim, 5)]
-              for r in evaluate(upscaler, datasets, progress=False)}
+              for r in evaluate(upscaler, datasets, progress=False, degradation=degradation)}
     entry = ShippedWeights(
         model=recipe.model, scale=recipe.scale, file=f"{recipe.model}_x{recipe.scale}.safetensors",
         sha256="", recipe=recipe_name, steps=int(best["step"]),
         train_hours=round(float(best["seconds"]) / 3600, 2), scores=scores,
-        init=_describe_init(recipe.init),
+        init=_describe_init(recipe.init), degradation=degradation,
     )
     return add_shipped(entry, weights_file)
 
