@@ -1,8 +1,8 @@
 """Quality against CPU time of every shipped model, beside interpolation: what each costs.
 
     python benchmarks/quality_vs_time.py [-s 2 3 4] [-d Set14] [--rounds 3] [--sparse-coding]
-        [--json docs/quality_vs_time.json] [--figure docs/quality_vs_time.svg]
-        [--crops docs/shipped_crops.png]
+        [--degradation realesrgan] [--json docs/quality_vs_time.json]
+        [--figure docs/quality_vs_time.svg] [--crops docs/shipped_crops.png]
 
 For each scale: bicubic, Lanczos, every model with shipped weights for that scale (sparse
 coding, minutes per image, only with --sparse-coding), and the default model with the x8
@@ -10,7 +10,9 @@ geometric self-ensemble (TTA). Each method upscales the test set's bicubic-downs
 through `superres.load(...).upscale` (uint8 RGB in and out, the whole user path) on one
 thread, timed in process CPU time, which other jobs on the machine disturb little; the
 outputs are scored with the standard protocol (PSNR/SSIM on Y, `scale` pixels shaved, as
-`superres eval`). Methods under SLOW seconds are timed again, the best of `rounds`
+`superres eval`). `--degradation` makes the LR as `superres eval --degradation` does (a fixed
+seed per image), for the realistic benchmark, where the photo model is what is measured;
+otherwise the LR is bicubic. Methods under SLOW seconds are timed again, the best of `rounds`
 interleaved rounds. Prints a Markdown table per scale with each method's time as a ratio to
 bicubic's in the same run; writes the runs as `superres eval --json` does (with the clock
 they were timed by), which `superres report` turns into a page; and draws, with the same
@@ -31,7 +33,7 @@ import torch
 from timing import best_times
 
 from superres.data import dataset_images
-from superres.image.degrade import bicubic_lr, modcrop
+from superres.image.degrade import Degradation, image_seed, modcrop, parse_degradation
 from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler, load
 from superres.metrics.protocol import score
@@ -62,21 +64,23 @@ def methods(scale: int, sparse_coding: bool) -> dict[str, Upscaler]:
 
 
 def run_json(label: str, scale: int, dataset: str, images: int, found: Scores,
-             seconds: float, rounds: int) -> dict:
+             seconds: float, rounds: int, degradation: str) -> dict:
     """One method's result as `superres eval --json` writes it, timed by this script's clock."""
     psnr, ssim = found
     model, tta = label.removesuffix(" + TTA"), label.endswith(" + TTA")
-    return {"model": model, "scale": scale, "channel": "y", "degradation": "bicubic",
+    return {"model": model, "scale": scale, "channel": "y", "degradation": degradation,
             "tta": tta, "clock": f"CPU time, one thread, best of {rounds} rounds",
             "results": [{"dataset": dataset, "images": images, "psnr": psnr, "ssim": ssim,
                          "seconds": seconds}]}
 
 
-def pairs(dataset: str, scale: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The test set's HR images and their bicubic-downscaled LR, as `superres eval` makes them."""
+def pairs(dataset: str, scale: int,
+          degradation: Degradation) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The test set's HR images and their LR, as `superres eval` makes them."""
     _, paths = dataset_images(dataset)
     hr = [modcrop(read_image(p).pixels, scale) for p in paths]
-    return hr, [bicubic_lr(image, scale) for image in hr]
+    return hr, [degradation(image, scale, np.random.default_rng(image_seed(path.name)))
+                for image, path in zip(hr, paths, strict=True)]
 
 
 def mean_scores(sr: list[np.ndarray], hr: list[np.ndarray], scale: int) -> Scores:
@@ -92,19 +96,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (default 3)")
     parser.add_argument("--sparse-coding", action="store_true",
                         help="include sparse coding (x3; minutes per image)")
+    parser.add_argument("--degradation", default="bicubic",
+                        help="how LR is made, as `superres eval --degradation` (default bicubic)")
     parser.add_argument("--json", type=Path, help="write the runs here, one per line")
     parser.add_argument("--figure", type=Path, help="write the PSNR-vs-time plot here (SVG)")
     parser.add_argument("--crops", type=Path, help="write the x3 crops figure here (PNG)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    print(f"{args.dataset}; PSNR/SSIM on Y, scale pixels shaved; CPU ms per image on one "
-          f"thread, best of {args.rounds} interleaved rounds. Load average at the start: "
-          f"{os.getloadavg()[0]:.1f}.\n")
+    degradation = parse_degradation(args.degradation)
+    print(f"{args.dataset}, LR by {args.degradation}; PSNR/SSIM on Y, scale pixels shaved; "
+          f"CPU ms per image on one thread, best of {args.rounds} interleaved rounds. "
+          f"Load average at the start: {os.getloadavg()[0]:.1f}.\n")
     runs: list[dict] = []
     for scale in args.scales:
         upscalers = methods(scale, args.sparse_coding)
-        hr, lr = pairs(args.dataset, scale)
+        hr, lr = pairs(args.dataset, scale, degradation)
         seconds, scores = {}, {}
         for name, upscaler in upscalers.items():  # the first run: its outputs are scored
             start = time.process_time()
@@ -115,7 +122,7 @@ def main() -> None:
                 for name, u in upscalers.items() if seconds[name] < SLOW}
         seconds |= best_times(fast, args.rounds, time.process_time)
         runs += [run_json(name, scale, args.dataset, len(lr), scores[name], seconds[name],
-                          args.rounds) for name in upscalers]
+                          args.rounds, args.degradation) for name in upscalers]
         print(f"| x{scale} | PSNR (dB) | SSIM | CPU ms per image | time / bicubic |")
         print("| --- | --- | --- | --- | --- |")
         for name, (psnr, ssim) in scores.items():

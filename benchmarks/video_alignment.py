@@ -1,6 +1,7 @@
 """Does a trained VESPCN use its neighbours? Three measurements of its weights.
 
-    python benchmarks/video_alignment.py WEIGHTS [--vid4] [--flow-only STEPS] [--gt-warp]
+    python benchmarks/video_alignment.py WEIGHTS [--model vespcn-5] [--vid4] [--flow-only STEPS]
+        [--gt-warp]
 
 1. On held-out synthetic clips (seed 123, 32 clips of 32-pixel LR patches): Y-PSNR with the
    neighbours and with frame t repeated, and how far the flow network's warp brings each
@@ -36,14 +37,15 @@ from superres.weights import load_weights
 
 def alignment(flow: CoarseToFineFlow, clips: torch.Tensor) -> list[str]:
     """For each neighbour: MSE to frame t unwarped and warped, and the mean flow length."""
-    centre, lines = clips[:, 1:2], []
+    t = clips.shape[1] // 2
+    centre, lines = clips[:, t : t + 1], []
     with torch.no_grad():
-        for i in (0, 2):
+        for i in (i for i in range(clips.shape[1]) if i != t):
             neighbour = clips[:, i : i + 1]
             field = flow(centre, neighbour)
             before = float((neighbour - centre).square().mean())
             after = float((flow_warp(neighbour, field) - centre).square().mean())
-            lines.append(f"frame {i - 1:+d}: MSE to t {before:.2e} unwarped, {after:.2e} "
+            lines.append(f"frame {i - t:+d}: MSE to t {before:.2e} unwarped, {after:.2e} "
                          f"warped ({1 - after / before:.0%} lower), mean |flow| "
                          f"{float(field.abs().mean()):.2f} px")
     return lines
@@ -52,23 +54,26 @@ def alignment(flow: CoarseToFineFlow, clips: torch.Tensor) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
+    parser.add_argument("--model", default="vespcn", help="vespcn (3 frames) or vespcn-5")
     parser.add_argument("--vid4", action="store_true")
     parser.add_argument("--flow-only", type=int, default=0, metavar="STEPS")
     parser.add_argument("--gt-warp", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = superres.build("vespcn", 4)
+    spec = get_model(args.model)
+    model = superres.build(spec.name, 4)
     load_weights(model, args.weights)
     model.eval()
     stills = load_stills(["T91", "BSD200"], progress=False)
-    lr, hr = ClipSampler(stills, 4, 32, 32, 3, 123, augment=False).next_batch()
+    lr, hr = ClipSampler(stills, 4, 32, 32, spec.frames, 123, augment=False).next_batch()
+    t = spec.radius
     with torch.no_grad():
-        for name, x in (("neighbours", lr), ("frame t repeated", lr[:, 1:2])):
+        for name, x in (("neighbours", lr), ("frame t repeated", lr[:, t : t + 1])):
             mse = (model(x).clamp(0, 1) - hr).square().mean(dim=(1, 2, 3))
             print(f"synthetic clips, {name}: {float((10 * torch.log10(1 / mse)).mean()):.3f} dB")
     print(*alignment(model.motion, lr), sep="\n")
     if args.vid4:
-        one_frame = dataclasses.replace(get_model("vespcn"), frames=1)
+        one_frame = dataclasses.replace(spec, frames=1)
         result = evaluate_dataset(Upscaler(one_frame, 4, model, torch.device("cpu")), "Vid4",
                                   progress=False, temporal=False)
         print(f"Vid4, frame t repeated: {result.psnr:.4f} / {result.ssim:.4f}")
