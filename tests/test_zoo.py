@@ -42,7 +42,8 @@ def test_shipped_weights_reproduce_their_recorded_set5_score(weights, require_da
 
 def test_a_photo_model_is_shipped_with_realistic_scores_and_never_chosen_as_the_default():
     photo = [w for w in shipped_weights() if not w.clean]
-    assert [(w.model, w.degradation) for w in photo] == [("photo", "realesrgan")]
+    assert {(w.model, w.scale, w.degradation) for w in photo} == {
+        ("photo", 2, "realesrgan"), ("photo", 4, "realesrgan")}
     assert all(default_model(w.scale).name != w.model for w in photo)
 
 
