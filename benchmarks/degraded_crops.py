@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 import superres
 from superres.data import dataset_images
-from superres.image.degrade import image_seed, modcrop, parse_degradation
+from superres.image.degrade import modcrop, parse_degradation
 from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler
 from superres.report import detailed_window, tile_sheet
@@ -54,7 +52,7 @@ def main() -> None:
     tiles = []
     for path in chosen:
         hr = modcrop(read_image(path).pixels, scale)
-        lr = degradation(hr, scale, np.random.default_rng(image_seed(path.name)))
+        lr = degradation.of_image(hr, scale, path.name)
         top, left = detailed_window(hr, args.crop)
         window = (slice(top, top + args.crop), slice(left, left + args.crop))
         tiles.append([u.upscale(lr)[window] for u in methods.values()] + [hr[window]])

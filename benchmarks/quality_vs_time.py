@@ -33,7 +33,7 @@ import torch
 from timing import best_times
 
 from superres.data import dataset_images
-from superres.image.degrade import Degradation, image_seed, modcrop, parse_degradation
+from superres.image.degrade import Degradation, modcrop, parse_degradation
 from superres.image.io import read_image
 from superres.inference.upscaler import Upscaler, load
 from superres.metrics.protocol import score
@@ -79,7 +79,7 @@ def pairs(dataset: str, scale: int,
     """The test set's HR images and their LR, as `superres eval` makes them."""
     _, paths = dataset_images(dataset)
     hr = [modcrop(read_image(p).pixels, scale) for p in paths]
-    return hr, [degradation(image, scale, np.random.default_rng(image_seed(path.name)))
+    return hr, [degradation.of_image(image, scale, path.name)
                 for image, path in zip(hr, paths, strict=True)]
 
 

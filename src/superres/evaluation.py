@@ -30,7 +30,6 @@ from superres.data import dataset_images, dataset_sequences, get_dataset, is_vid
 from superres.image.degrade import (
     Degradation,
     DegradationSpec,
-    image_seed,
     modcrop,
     parse_degradation,
 )
@@ -115,7 +114,7 @@ def evaluate_dataset(
         if picture.bit_depth != 8:
             raise ValueError(f"{path}: evaluation uses 8-bit images, this one is 16-bit")
         hr = modcrop(picture.pixels, scale)
-        lr = degradation(hr, scale, np.random.default_rng(image_seed(path.name)))
+        lr = degradation.of_image(hr, scale, path.name)
         start = time.perf_counter()
         sr = upscaler.upscale(lr)
         seconds += time.perf_counter() - start
@@ -204,8 +203,7 @@ def _frame_pairs(sequence: str, paths: Sequence[Path], scale: int,
         if picture.bit_depth != 8 or picture.channels != 3:
             raise ValueError(f"{path}: video evaluation uses 8-bit RGB frames")
         hr = modcrop(picture.pixels, scale)
-        seed = image_seed(f"{sequence}/{path.name}")
-        yield hr, degradation(hr, scale, np.random.default_rng(seed))
+        yield hr, degradation.of_image(hr, scale, f"{sequence}/{path.name}")
 
 
 def evaluate(

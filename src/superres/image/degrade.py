@@ -730,6 +730,11 @@ class Degradation:
             image = step(image, scale, rng)
         return image / 255 if floating else image
 
+    def of_image(self, hr: np.ndarray, scale: int, name: str) -> np.ndarray:
+        """The LR of the image called `name`, drawn from that name's own seed (`image_seed`):
+        the same LR on every run and machine, as benchmarks need."""
+        return self(hr, scale, np.random.default_rng(image_seed(name)))
+
     def spec(self) -> str | dict[str, Any] | list[str | dict[str, Any]]:
         """The plain form `parse_degradation` reads back (for JSON reports and logs): a name
         where the parameters are the defaults, else a mapping of the others; a list for a
