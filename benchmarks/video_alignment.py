@@ -1,7 +1,7 @@
 """Does a trained VESPCN use its neighbours? Three measurements of its weights.
 
-    python benchmarks/video_alignment.py WEIGHTS [--model vespcn-5] [--vid4] [--flow-only STEPS]
-        [--gt-warp]
+    python benchmarks/video_alignment.py WEIGHTS [--model vespcn-5|vespcn-deep|vespcn-5-deep]
+        [--vid4] [--flow-only STEPS] [--gt-warp]
 
 1. On held-out synthetic clips (seed 123, 32 clips of 32-pixel LR patches): Y-PSNR with the
    neighbours and with frame t repeated, and how far the flow network's warp brings each
@@ -54,7 +54,8 @@ def alignment(flow: CoarseToFineFlow, clips: torch.Tensor) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
-    parser.add_argument("--model", default="vespcn", help="vespcn (3 frames) or vespcn-5")
+    parser.add_argument("--model", default="vespcn",
+                        help="vespcn, vespcn-5, vespcn-deep or vespcn-5-deep")
     parser.add_argument("--vid4", action="store_true")
     parser.add_argument("--flow-only", type=int, default=0, metavar="STEPS")
     parser.add_argument("--gt-warp", action="store_true")

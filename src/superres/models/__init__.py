@@ -28,7 +28,12 @@ from superres.models.srdensenet import SRDENSENET, SRDENSENET_H, SRDENSENET_HL
 from superres.models.srresnet import SRGAN, SRRESNET
 from superres.models.unpaired import CINCGAN
 from superres.models.vdsr import VDSR
-from superres.models.vespcn import VESPCN_5_SPEC, VESPCN_SPEC
+from superres.models.vespcn import (
+    VESPCN_5_DEEP_SPEC,
+    VESPCN_5_SPEC,
+    VESPCN_DEEP_SPEC,
+    VESPCN_SPEC,
+)
 from superres.models.zssr import ZSSR
 
 MODELS: dict[str, ModelSpec] = {
@@ -46,6 +51,7 @@ MODELS: dict[str, ModelSpec] = {
         ZSSR, DIP,  # unsupervised: learned at test time from the LR image alone
         CINCGAN,  # unpaired: cycle-in-cycle GAN, trained without LR/HR pairs
         VESPCN_SPEC, VESPCN_5_SPEC,  # video: frames t-1..t+1 or t-2..t+2, motion-compensated
+        VESPCN_DEEP_SPEC, VESPCN_5_DEEP_SPEC,  # the same with a deeper SR network
         FSRNET_S, FSRNET_S_NOPRIOR,  # faces: SR with a landmark prior, and without it
         DJF, LEARNED_JBU,  # depth maps guided by colour: two-branch CNN, learned JBU
     )

@@ -28,6 +28,12 @@ hours on a 2-core CPU. Trained on clips synthesised from still images (`video_x4
 CDVL video as in the paper: docs/video.md gives the measured Vid4 numbers beside bicubic,
 FSRCNN and ESPCN, and what the training data costs.
 Vid4 is scored with no border shaved, all frames (docs/video.md).
+
+`vespcn-deep` and `vespcn-5-deep` add 8 residual blocks (EDSR's, 32 filters) between the SR
+body and the sub-pixel layer, each starting as the identity, so that they train on from the
+shallower networks' weights: with frame t repeated, those score what FSRCNN scores, so their
+single-frame part is what holds them back. The blocks are ours; the paper's networks are
+plain convolution stacks.
 """
 
 from __future__ import annotations
@@ -37,9 +43,11 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from superres.models.registry import ModelSpec
 from superres.nn.alignment import CoarseToFineFlow, flow_smoothness, flow_warp
+from superres.nn.blocks.residual import ResidualBlock
 from superres.nn.layers import conv_stack
 from superres.nn.supervision import LossFn, MultiSupervised
 from superres.nn.upsamplers import Interpolate, SubPixel
@@ -59,7 +67,7 @@ class VESPCN(MultiSupervised):
     loss_weights: ClassVar[dict[str, float]] = {"motion": 1.0, "smoothness": 0.01}
 
     def __init__(self, scale: int, frames: int = FRAMES, features: int = 64,
-                 depth: int = 6, residual: bool = True) -> None:
+                 depth: int = 6, residual: bool = True, blocks: int = 0) -> None:
         super().__init__()
         if frames < 3 or frames % 2 == 0:
             raise ValueError(f"a temporal window has an odd number of frames >= 3, not {frames}")
@@ -67,6 +75,14 @@ class VESPCN(MultiSupervised):
         self.motion = CoarseToFineFlow(channels=1)
         widths = [frames, *([features] * (depth - 1)), features // 2]
         self.body = conv_stack(widths, [5] + [3] * (depth - 1), "relu", last_activation=True)
+        # Residual blocks after the body, each starting as the identity (its second
+        # convolution zero), so a deeper network can start from a trained shallower one's
+        # weights and output exactly what it did (network morphism, Chen et al. 2016).
+        self.refine = nn.Sequential(*(ResidualBlock(features // 2) for _ in range(blocks)))
+        with torch.no_grad():
+            for block in self.refine:
+                block.body[-1].weight.zero_()
+                block.body[-1].bias.zero_()
         self.upsampler = SubPixel(features // 2, 1, scale, kernel=3)
         self.bicubic = Interpolate(scale) if residual else None
 
@@ -98,7 +114,7 @@ class VESPCN(MultiSupervised):
             warped.append(frame[..., :height, :width])
             flows.append(flow)
         fused = torch.cat(aligned, 1)[..., :height, :width]
-        sr = self.upsampler(self.body(fused))
+        sr = self.upsampler(self.refine(self.body(fused)))
         if self.bicubic is not None:
             sr = sr + self.bicubic(x[:, centre_index : centre_index + 1])
         return sr, warped, flows
@@ -124,6 +140,19 @@ def vespcn(scale: int, **options: int | bool) -> VESPCN:
 def vespcn_5(scale: int, **options: int | bool) -> VESPCN:
     """VESPCN over 5 frames: four neighbours aligned by the same flow network, fused early."""
     return VESPCN(scale, frames=5, **options)
+
+
+DEEP_BLOCKS = 8
+
+
+def vespcn_deep(scale: int, **options: int | bool) -> VESPCN:
+    """VESPCN with 8 residual blocks after its SR body (16 more 3x3 convolutions)."""
+    return VESPCN(scale, blocks=DEEP_BLOCKS, **options)
+
+
+def vespcn_5_deep(scale: int, **options: int | bool) -> VESPCN:
+    """vespcn-5 with 8 residual blocks after its SR body."""
+    return VESPCN(scale, frames=5, blocks=DEEP_BLOCKS, **options)
 
 
 VESPCN_SPEC = ModelSpec(
@@ -153,4 +182,20 @@ VESPCN_5_SPEC = replace(
     build=vespcn_5,
     frames=5,
     reference={},
+)
+
+VESPCN_DEEP_SPEC = replace(
+    VESPCN_SPEC,
+    name="vespcn-deep",
+    summary="VESPCN with a deeper SR network: 8 residual blocks (16 3x3 convolutions of 32 "
+    "filters) after the body, 3-frame window, Y channel",
+    build=vespcn_deep,
+)
+
+VESPCN_5_DEEP_SPEC = replace(
+    VESPCN_5_SPEC,
+    name="vespcn-5-deep",
+    summary="vespcn-5 with a deeper SR network: 8 residual blocks after the body, frames "
+    "t-2..t+2, Y channel",
+    build=vespcn_5_deep,
 )

@@ -120,7 +120,9 @@ def catalog() -> dict[str, dict[str, Any]]:
     offered = {}
     for spec in list_models():
         scales = [s for s in spec.scales if not spec.learned or (spec.name, s) in zoo]
-        if spec.trains_at_test_time or spec.name in COMMAND_LINE_ONLY or not scales:
+        # a video model on a still is its single-frame part: the page is for images
+        if (spec.trains_at_test_time or spec.name in COMMAND_LINE_ONLY or spec.frames > 1
+                or not scales):
             continue
         row = model_row(spec)
         offered[spec.name] = {
