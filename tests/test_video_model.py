@@ -431,8 +431,11 @@ def test_the_shipped_temporal_model_reproduces_its_vid4_score_and_beats_fsrcnn(r
     records, at least 0.3 dB above frame-wise FSRCNN (the shipped x4) in the same run."""
     require_dataset("Vid4")
     shipped = next(w for w in shipped_weights() if w.model == "vespcn-deep")
-    score = evaluate_dataset(superres.load("vespcn-deep", 4), "Vid4", progress=False)
+    # PSNR/SSIM only: the warping error's flow of the ground truth would double the time
+    score = evaluate_dataset(superres.load("vespcn-deep", 4), "Vid4", progress=False,
+                             temporal=False)
     assert score.psnr == pytest.approx(shipped.scores["Vid4"][0], abs=1e-3)
     assert score.ssim == pytest.approx(shipped.scores["Vid4"][1], abs=1e-4)
-    fsrcnn = evaluate_dataset(superres.load("fsrcnn", 4), "Vid4", progress=False)
+    fsrcnn = evaluate_dataset(superres.load("fsrcnn", 4), "Vid4", progress=False,
+                              temporal=False)
     assert score.psnr >= fsrcnn.psnr + 0.3
