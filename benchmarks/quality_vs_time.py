@@ -5,8 +5,8 @@
         [--figure docs/quality_vs_time.svg] [--crops docs/shipped_crops.png]
 
 For each scale: bicubic, Lanczos, every natural-image model with shipped weights for that
-scale (those scored on Set5: face and video models are left out; sparse coding, minutes per
-image, only with --sparse-coding), and the default model with the x8
+scale (face and video models are left out; sparse coding, minutes per image, only with
+--sparse-coding), and the default model with the x8
 geometric self-ensemble (TTA). Each method upscales the test set's bicubic-downscaled images
 through `superres.load(...).upscale` (uint8 RGB in and out, the whole user path) on one
 thread, timed in process CPU time, which other jobs on the machine disturb little; the
@@ -53,8 +53,7 @@ CROPS = {"zebra": (80, 260), "baboon": (40, 150), "comic": (60, 60)}
 def methods(scale: int, sparse_coding: bool) -> dict[str, Upscaler]:
     """Interpolation, the shipped models, and the default with TTA, for `scale`, by the
     label `superres report` gives them."""
-    # natural-image models only: face and video models' weights are scored on their own sets
-    has_weights = {w.model for w in shipped_weights() if w.scale == scale and "Set5" in w.scores}
+    has_weights = {w.model for w in shipped_weights() if w.scale == scale and w.natural_images}
     if not sparse_coding:
         has_weights.discard("sparse-coding")
     shipped = [name for name in MODELS if name in has_weights]  # the registry's order

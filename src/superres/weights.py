@@ -388,6 +388,12 @@ class ShippedWeights:
     degradation: str = "bicubic"
 
     @property
+    def natural_images(self) -> bool:
+        """Scored on the natural-image benchmarks (Set5 and the rest): a face or video
+        model's weights are scored on their own sets and are no upscaler for any photo."""
+        return "Set5" in self.scores
+
+    @property
     def clean(self) -> bool:
         """Scored by the standard (bicubic) protocol, comparable with the papers' tables."""
         return self.degradation == "bicubic"

@@ -81,7 +81,7 @@ def default_model(scale: int) -> ModelSpec:
     from superres.weights import shipped_weights
 
     candidates = [w for w in shipped_weights()
-                  if w.scale == scale and w.clean and "Set5" in w.scores]
+                  if w.scale == scale and w.clean and w.natural_images]
     if candidates:
         return MODELS[max(candidates, key=lambda w: w.scores["Set5"][0]).model]
     spec = MODELS["bicubic"]
