@@ -33,7 +33,7 @@ from superres.data.landmarks import dataset_landmarks
 from superres.image.degrade import bicubic_lr
 from superres.image.io import read_image
 from superres.metrics.protocol import score
-from superres.train.faces import HEATMAP_STRIDE
+from superres.train.faces import HEATMAP_STRIDE, Jitter
 
 SCALE = 8
 SIZE = 128
@@ -110,22 +110,32 @@ def _scores(models: dict[str, object], faces: list[np.ndarray]) -> dict[str, dic
     return results
 
 
-def landmark_check(weights: str | None, count: int = 100) -> dict[str, float]:
+def landmark_check(weights: str | None, count: int = 100, zoom: float = 1.0,
+                   shift: float = 0.0) -> dict[str, float]:
     """How well fsrnet-s's prior branch places the landmarks of the last `count` training
     faces from their x8 LR (the peak of each heatmap), against always answering the training
-    faces' mean shape: mean point error in HR pixels."""
+    faces' mean shape: mean point error in HR pixels. With `zoom` or `shift`, each face's crop
+    is first jittered as `data.face_zoom` / `data.face_shift` do in training (seed 0)."""
     model = load("fsrnet-s", SCALE, weights=weights).model
     annotated = dataset_landmarks("FaceTrain")
     paths = list(annotated)[-count:]
-    lr = np.stack([bicubic_lr(read_image(p).pixels, SCALE) for p in paths])
+    faces = [read_image(p).pixels for p in paths]
+    truth = np.stack([annotated[p] for p in paths])
+    if zoom > 1 or shift > 0:
+        rng = np.random.default_rng(0)
+        jitters = [Jitter(float(np.exp(rng.uniform(-np.log(zoom), np.log(zoom)))),
+                          (float(rng.uniform(-shift, shift)), float(rng.uniform(-shift, shift))))
+                   for _ in paths]
+        faces = [j.pixels(face / 255.0) for j, face in zip(jitters, faces, strict=True)]
+        truth = np.stack([j.points(t, SIZE) for j, t in zip(jitters, truth, strict=True)])
+    lr = np.stack([bicubic_lr(face, SCALE) for face in faces])
     with torch.no_grad():
         heatmaps = model.outputs(torch.from_numpy(lr.transpose(0, 3, 1, 2) / 255).float())[2]
     width = heatmaps.shape[-1]
     peaks = heatmaps.flatten(2).argmax(-1).numpy()
     found = HEATMAP_STRIDE * (np.stack([peaks % width, peaks // width], -1) + 0.5) - 0.5
-    truth = np.stack([annotated[p] for p in paths])
     mean_shape = np.stack(list(annotated.values())).mean(axis=0)
-    return {"faces": count,
+    return {"faces": count, "zoom": zoom, "shift": shift,
             "prior_branch_error_px": round(float(np.linalg.norm(found - truth, axis=2).mean()), 2),
             "mean_shape_error_px": round(float(
                 np.linalg.norm(mean_shape[None] - truth, axis=2).mean()), 2)}
@@ -139,10 +149,12 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, help="also draw the face crops into this PNG")
     parser.add_argument("--landmarks", action="store_true",
                         help="only check the prior branch's landmarks on training faces")
+    parser.add_argument("--jitter", type=float, nargs=2, metavar=("ZOOM", "SHIFT"),
+                        default=(1.0, 0.0), help="with --landmarks: jitter the faces' crops")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.landmarks:
-        json.dump(landmark_check(args.prior), sys.stdout)
+        json.dump(landmark_check(args.prior, zoom=args.jitter[0], shift=args.jitter[1]), sys.stdout)
         print()
         return
     models = {"bicubic": load("bicubic", SCALE),

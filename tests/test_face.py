@@ -23,10 +23,11 @@ from superres.data.landmarks import (
 )
 from superres.evaluation import evaluate_dataset
 from superres.files import file_digest
+from superres.image.degrade import bicubic_lr
 from superres.models import get_model
 from superres.models.fsrnet import FSRNet
 from superres.nn.blocks.hourglass import Hourglass
-from superres.train.faces import HEATMAP_SIGMA, HEATMAP_STRIDE, Face, FaceSampler
+from superres.train.faces import HEATMAP_SIGMA, HEATMAP_STRIDE, Face, FaceSampler, Jitter
 from superres.train.recipe import parse_recipe
 from superres.train.trainer import train
 from superres.weights import load_weights, shipped_weights
@@ -163,10 +164,54 @@ def test_the_face_sampler_mirrors_faces_and_their_heatmaps_together_and_resumes(
                                                    strict=True))
 
 
+def test_a_jitter_moves_the_landmarks_with_the_pixels():
+    """A bright dot drawn at each of three points stays under its point however the crop is
+    zoomed and shifted (to a pixel: the dot is blurred by the resampling)."""
+    size, points = 64, np.array([[20.0, 25.0], [40.0, 30.0], [31.0, 45.0]])
+    image = np.zeros((size, size, 3), np.float32)
+    for x, y in points.astype(int):
+        image[y - 1 : y + 2, x - 1 : x + 2] = 1.0
+    for jitter in (Jitter(1.0, (4.0, -6.0)), Jitter(1.25, (-3.0, 5.0)), Jitter(0.8, (2.5, 0.0))):
+        moved, where = jitter.pixels(image), jitter.points(points, size)
+        assert moved.dtype == np.uint8 and moved.shape == image.shape
+        for x, y in where:
+            window = moved[round(y) - 3 : round(y) + 4, round(x) - 3 : round(x) + 4, 0]
+            peak = np.unravel_index(window.argmax(), window.shape)
+            assert abs(peak[0] - 3) <= 1 and abs(peak[1] - 3) <= 1
+    # an integer shift without zoom moves the pixels exactly
+    moved = Jitter(1.0, (4.0, -6.0)).pixels(image)
+    assert np.array_equal(moved[6:, :-4], (image[:-6, 4:] * 255).astype(np.uint8))
+
+
+def test_the_face_sampler_jitters_faces_remakes_their_lr_and_resumes():
+    faces = _faces(3)
+    sampler = FaceSampler(faces, batch=4, augment=False, seed=1, zoom=1.2, shift=3)
+    state = sampler.state_dict()
+    lr, hr, heatmaps = sampler.next_batch()
+    originals = [face.hr for face in faces]
+    for low, image, maps in zip(lr.numpy(), hr.numpy(), heatmaps.numpy(), strict=True):
+        image = image.transpose(1, 2, 0)
+        assert not any(np.array_equal(image, hr0) for hr0 in originals)  # jittered
+        pixels = np.round(image * 255).astype(np.uint8)
+        assert np.array_equal(low.transpose(1, 2, 0),
+                              bicubic_lr(pixels, 8).astype(np.float32) / 255.0)
+        assert maps.shape == (68, 16, 16) and maps.max() > 0.5  # points kept near the crop
+    sampler.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(sampler.next_batch(), (lr, hr, heatmaps),
+                                                   strict=True))
+    with pytest.raises(ValueError, match="zoom"):
+        FaceSampler(faces, batch=4, augment=False, seed=1, zoom=0.5)
+
+
 def test_a_face_recipe_refuses_what_whole_faces_cannot_do():
     with pytest.raises(ValueError, match=r"data\.landmarks"):
         parse_recipe({"model": "fsrnet-s", "scale": 8, "data": {"landmarks": True},
                       "scales": [4, 8]})
+    with pytest.raises(ValueError, match=r"data\.face_zoom"):
+        parse_recipe({"model": "fsrnet-s", "scale": 8, "data": {"face_zoom": 1.2}})
+    with pytest.raises(ValueError, match=r"data\.face_zoom"):
+        parse_recipe({"model": "fsrnet-s", "scale": 8,
+                      "data": {"landmarks": True, "face_zoom": 0.9}})
 
 
 @pytest.fixture()

@@ -31,6 +31,12 @@ class Data:
     # network whose prior branch learns the landmarks (FSRNet; its no-prior ablation trains on
     # the same batches and ignores the heatmaps); `patch` is then unused.
     landmarks: bool = False
+    # With `landmarks`: each face's crop is jittered, zoomed about its centre by a factor drawn
+    # log-uniformly in [1/face_zoom, face_zoom] and shifted by up to face_shift HR pixels each
+    # way (landmarks moved along, LR made again), as the test sets' crops differ from the
+    # training faces'. 1 and 0: off.
+    face_zoom: float = 1.0
+    face_shift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -245,6 +251,12 @@ class Recipe:
             raise ValueError("data.landmarks trains on whole faces at one scale with bicubic "
                              "LR: leave scales, data.scale_augment, curriculum and degradation "
                              "unset")
+        if (self.data.face_zoom != 1 or self.data.face_shift) and not self.data.landmarks:
+            raise ValueError("data.face_zoom and data.face_shift jitter whole faces: set "
+                             "data.landmarks: true")
+        if self.data.face_zoom < 1 or self.data.face_shift < 0:
+            raise ValueError(f"data.face_zoom {self.data.face_zoom} must be 1 or more and "
+                             f"data.face_shift {self.data.face_shift} 0 or more")
         for phase in self.phases():  # a mistake names the key
             degradation = parse_degradation(phase.degradation)
             if not degradation.is_bicubic and (self.scales or self.data.scale_augment):

@@ -173,7 +173,8 @@ class _Run:
             self.samplers = [_clip_sampler(recipe, spec, context, self.progress)]
         elif data.landmarks:  # whole faces and their heatmaps (checked against the model below)
             self.samplers = [FaceSampler(load_faces(data.train, recipe.scale), data.batch,
-                                         data.augment, recipe.seed,
+                                         data.augment, recipe.seed, zoom=data.face_zoom,
+                                         shift=data.face_shift,
                                          shard=(context.rank, context.world))]
         else:
             images = load_images(data.train, scales, color, progress=self.progress,
