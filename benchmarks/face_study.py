@@ -127,7 +127,7 @@ def landmark_check(weights: str | None, count: int = 100, zoom: float = 1.0,
                           (float(rng.uniform(-shift, shift)), float(rng.uniform(-shift, shift))))
                    for _ in paths]
         faces = [j.pixels(face / 255.0) for j, face in zip(jitters, faces, strict=True)]
-        truth = np.stack([j.points(t, SIZE) for j, t in zip(jitters, truth, strict=True)])
+        truth = np.stack([j.points(t, (SIZE, SIZE)) for j, t in zip(jitters, truth, strict=True)])
     lr = np.stack([bicubic_lr(face, SCALE) for face in faces])
     with torch.no_grad():
         heatmaps = model.outputs(torch.from_numpy(lr.transpose(0, 3, 1, 2) / 255).float())[2]

@@ -167,12 +167,12 @@ def test_the_face_sampler_mirrors_faces_and_their_heatmaps_together_and_resumes(
 def test_a_jitter_moves_the_landmarks_with_the_pixels():
     """A bright dot drawn at each of three points stays under its point however the crop is
     zoomed and shifted (to a pixel: the dot is blurred by the resampling)."""
-    size, points = 64, np.array([[20.0, 25.0], [40.0, 30.0], [31.0, 45.0]])
-    image = np.zeros((size, size, 3), np.float32)
+    points = np.array([[20.0, 25.0], [70.0, 30.0], [50.0, 20.0]])
+    image = np.zeros((48, 96, 3), np.float32)  # not square: each axis has its own centre
     for x, y in points.astype(int):
         image[y - 1 : y + 2, x - 1 : x + 2] = 1.0
     for jitter in (Jitter(1.0, (4.0, -6.0)), Jitter(1.25, (-3.0, 5.0)), Jitter(0.8, (2.5, 0.0))):
-        moved, where = jitter.pixels(image), jitter.points(points, size)
+        moved, where = jitter.pixels(image), jitter.points(points, image.shape)
         assert moved.dtype == np.uint8 and moved.shape == image.shape
         for x, y in where:
             window = moved[round(y) - 3 : round(y) + 4, round(x) - 3 : round(x) + 4, 0]

@@ -69,9 +69,10 @@ class Jitter:
     zoom: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)  # x, y in HR pixels
 
-    def points(self, points: np.ndarray, size: int) -> np.ndarray:
-        """Where landmarks (N x 2, x then y, pixel centres) of a `size`-pixel face land."""
-        centre = (size - 1) / 2
+    def points(self, points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Where landmarks (N x 2, x then y, pixel centres) of a face of `shape` (H, W, ...)
+        land."""
+        centre = (np.array([shape[1], shape[0]]) - 1) / 2
         return (centre + (points - centre - np.asarray(self.shift)) / self.zoom).astype(
             points.dtype)
 
@@ -139,7 +140,7 @@ class FaceSampler:
             lr, hr, points = lr[:, ::-1], hr[:, ::-1], flip_landmarks(points, hr.shape[1])
         if jitter is not None:
             scale = hr.shape[0] // lr.shape[0]
-            pixels, points = jitter.pixels(hr), jitter.points(points, hr.shape[1])
+            pixels, points = jitter.pixels(hr), jitter.points(points, hr.shape)
             hr = pixels.astype(np.float32) / 255.0
             lr = bicubic_lr(pixels, scale).astype(np.float32) / 255.0
         heatmaps = render_heatmaps(points, hr.shape[0] // HEATMAP_STRIDE, HEATMAP_STRIDE,
