@@ -122,10 +122,7 @@ def landmark_check(weights: str | None, count: int = 100, zoom: float = 1.0,
     faces = [read_image(p).pixels for p in paths]
     truth = np.stack([annotated[p] for p in paths])
     if zoom > 1 or shift > 0:
-        rng = np.random.default_rng(0)
-        jitters = [Jitter(float(np.exp(rng.uniform(-np.log(zoom), np.log(zoom)))),
-                          (float(rng.uniform(-shift, shift)), float(rng.uniform(-shift, shift))))
-                   for _ in paths]
+        jitters = Jitter.draw(np.random.default_rng(0), len(paths), zoom, shift)
         faces = [j.pixels(face / 255.0) for j, face in zip(jitters, faces, strict=True)]
         truth = np.stack([j.points(t, (SIZE, SIZE)) for j, t in zip(jitters, truth, strict=True)])
     lr = np.stack([bicubic_lr(face, SCALE) for face in faces])

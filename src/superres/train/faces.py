@@ -69,6 +69,15 @@ class Jitter:
     zoom: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)  # x, y in HR pixels
 
+    @staticmethod
+    def draw(rng: np.random.Generator, count: int, zoom: float, shift: float) -> list[Jitter]:
+        """`count` jitters: zooms drawn log-uniformly in [1/zoom, zoom], then shifts of up to
+        `shift` pixels along each axis."""
+        zooms = np.exp(rng.uniform(-np.log(zoom), np.log(zoom), count))
+        shifts = rng.uniform(-shift, shift, (count, 2))
+        return [Jitter(float(z), (float(x), float(y)))
+                for z, (x, y) in zip(zooms, shifts, strict=True)]
+
     def points(self, points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """Where landmarks (N x 2, x then y, pixel centres) of a face of `shape` (H, W, ...)
         land."""
@@ -121,12 +130,9 @@ class FaceSampler:
         """N x 3 x h x w LR, N x 3 x H x W HR and N x 68 x H/2 x W/2 heatmaps."""
         indices = self.rng.choice(len(self.faces), size=self.batch)
         flips = self.rng.integers(0, 2, size=self.batch) if self.augment else [0] * self.batch
-        jitters = [None] * self.batch
+        jitters: list[Jitter | None] = [None] * self.batch
         if self.zoom > 1 or self.shift > 0:  # drawn only then: plain runs resume as before
-            zooms = np.exp(self.rng.uniform(-np.log(self.zoom), np.log(self.zoom), self.batch))
-            shifts = self.rng.uniform(-self.shift, self.shift, (self.batch, 2))
-            jitters = [Jitter(float(z), (float(x), float(y)))
-                       for z, (x, y) in zip(zooms, shifts, strict=True)]
+            jitters = list(Jitter.draw(self.rng, self.batch, self.zoom, self.shift))
         samples = [self._sample(self.faces[i], bool(flip), jitter) for i, flip, jitter
                    in list(zip(indices, flips, jitters, strict=True))[self.own]]
         return tuple(torch.from_numpy(np.ascontiguousarray(np.stack(parts)))  # type: ignore[return-value]
