@@ -132,7 +132,7 @@ class FaceSampler:
         flips = self.rng.integers(0, 2, size=self.batch) if self.augment else [0] * self.batch
         jitters: list[Jitter | None] = [None] * self.batch
         if self.zoom > 1 or self.shift > 0:  # drawn only then: plain runs resume as before
-            jitters = list(Jitter.draw(self.rng, self.batch, self.zoom, self.shift))
+            jitters = [*Jitter.draw(self.rng, self.batch, self.zoom, self.shift)]
         samples = [self._sample(self.faces[i], bool(flip), jitter) for i, flip, jitter
                    in list(zip(indices, flips, jitters, strict=True))[self.own]]
         return tuple(torch.from_numpy(np.ascontiguousarray(np.stack(parts)))  # type: ignore[return-value]
